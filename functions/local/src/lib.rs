@@ -1,0 +1,89 @@
+//! The local runner: the whole API on one HTTP server, over the embedded store, with tokens it
+//! signs and verifies itself (HS256, key in the data directory).
+
+pub mod token;
+
+use std::{path::Path, sync::Arc};
+
+use axum::{Router, body::Body, extract::State, response::IntoResponse};
+use bytes::Bytes;
+use http::{Request, Response, header};
+use shared::{
+    api::{self, ApiError, App, MAX_BODY_BYTES, Scope},
+    config::Settings,
+    ports::{Clock, SystemClock},
+    store::{TableStore, local_secrets::LocalSecrets, sqlite::SqliteTable},
+};
+
+pub use token::TokenKey;
+
+/// What the runner's server holds.
+#[derive(Clone)]
+pub struct Runner {
+    /// The API's dependencies.
+    pub app: App,
+    /// Signs and verifies development tokens.
+    pub tokens: Arc<TokenKey>,
+}
+
+/// Failure to set the runner up (data directory, keys, storage).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupError(pub String);
+
+impl Runner {
+    /// Opens (creating if needed) the data directory: `store.db` (items and encrypted
+    /// secrets), `secrets.key` and `token.key` (both mode 0600).
+    pub fn open(data_dir: &Path, settings: Settings) -> Result<Self, SetupError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| SetupError(format!("cannot create {}: {e}", data_dir.display())))?;
+        let db = data_dir.join("store.db");
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let table = SqliteTable::open(&db).map_err(|e| SetupError(e.to_string()))?;
+        let secrets = LocalSecrets::open(&db, &data_dir.join("secrets.key"))
+            .map_err(|e| SetupError(e.to_string()))?;
+        let tokens = TokenKey::open(data_dir, &settings.claims)?;
+        Ok(Self {
+            app: App {
+                store: Arc::new(TableStore::new(table, clock.clone())),
+                secrets: Arc::new(secrets),
+                clock,
+                settings: Arc::new(settings),
+            },
+            tokens: Arc::new(tokens),
+        })
+    }
+
+    /// The HTTP router serving every route of the API.
+    pub fn router(self) -> Router {
+        Router::new().fallback(serve).with_state(self)
+    }
+}
+
+async fn serve(State(runner): State<Runner>, req: Request<Body>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    // Read one byte past the limit so the API can tell "too large" from "exactly at it".
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
+        Ok(bytes) => bytes,
+        Err(_) => return into_axum(ApiError::PayloadTooLarge.into_response()),
+    };
+    let claims = match parts.headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => match runner.tokens.verify_header(value) {
+            Ok(claims) => Some(claims),
+            Err(_) => return into_axum(ApiError::Unauthenticated.into_response()),
+        },
+    };
+    let response = api::handle(
+        &runner.app,
+        Scope::All,
+        Request::from_parts(parts, body),
+        claims.as_ref(),
+    )
+    .await;
+    into_axum(response)
+}
+
+fn into_axum(response: Response<Bytes>) -> Response<Body> {
+    response.map(Body::from).into_response()
+}

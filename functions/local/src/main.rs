@@ -1,0 +1,116 @@
+//! `cargo run -p local`: the whole API on 127.0.0.1:8080 over embedded storage.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use local::Runner;
+use shared::{config::Settings, telemetry};
+
+/// The msp-integrations local runner.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Port to listen on (127.0.0.1 only).
+    #[arg(long, env = "LOCAL_PORT", default_value_t = 8080, global = true)]
+    port: u16,
+    /// Where the embedded store, the secrets key and the token key live.
+    #[arg(
+        long,
+        env = "LOCAL_DATA_DIR",
+        default_value = ".local-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Print a token the running server accepts (signed with the data directory's key).
+    Token {
+        /// Tenant the token belongs to.
+        #[arg(long)]
+        tenant: String,
+        /// Role claim value.
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
+}
+
+/// The tenant the printed walk-through uses.
+const DEMO_TENANT: &str = "demo";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Token { tenant, role } => print_token(&cli.data_dir, &tenant, &role),
+        Command::Serve => serve(cli.port, &cli.data_dir).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn settings() -> Result<Settings, String> {
+    Settings::from_env().map_err(|e| e.to_string())
+}
+
+fn print_token(data_dir: &std::path::Path, tenant: &str, role: &str) -> Result<(), String> {
+    shared::domain::TenantId::new(tenant).map_err(|e| e.to_string())?;
+    let runner = Runner::open(data_dir, settings()?).map_err(|e| e.to_string())?;
+    println!("{}", runner.tokens.mint(tenant, role));
+    Ok(())
+}
+
+async fn serve(port: u16, data_dir: &std::path::Path) -> Result<(), String> {
+    telemetry::init_json();
+    let runner = Runner::open(data_dir, settings()?).map_err(|e| e.to_string())?;
+    let token = runner.tokens.mint(DEMO_TENANT, "admin");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    println!(
+        "\nmsp-integrations local runner on http://{addr}  (data in {dir})\n\n\
+         Admin token for tenant '{DEMO_TENANT}' (12 h):\n\n  export TOKEN={token}\n\n\
+         Try:\n\
+         \x20 curl -s http://{addr}/v1/integrations -H \"Authorization: Bearer $TOKEN\"\n\
+         \x20 curl -s -X PUT http://{addr}/v1/plans/pro -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"name\":\"Pro\"}}'\n\
+         \x20 curl -s -X PUT http://{addr}/v1/organizations/acme -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"name\":\"Acme Dental\",\"plan_id\":\"pro\",\"seats\":25}}'\n\n\
+         Other tokens: cargo run -p local -- token --tenant T [--role R]\n",
+        dir = data_dir.display(),
+    );
+    axum::serve(listener, runner.router())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,178 @@
+//! The platform's side: plans and organizations, written by the platform or the partner.
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ApiError, App,
+    body::{self, path_param},
+    routes::Params,
+};
+use crate::{
+    domain::{FieldError, OrgId, Organization, Plan, PlanId, TenantId},
+    ports::{Cursor, Page},
+};
+
+/// Default and largest page of a listing.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 500;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+impl ListQuery {
+    fn read(req: &Request<Bytes>) -> Result<(usize, Option<Cursor>), ApiError> {
+        let q: ListQuery = body::query(req)?;
+        let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::bad_field(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        Ok((limit, q.after.map(Cursor)))
+    }
+}
+
+#[derive(Serialize)]
+struct Listing<T> {
+    items: Vec<T>,
+    next: Option<String>,
+}
+
+fn listing<T: Serialize>(page: Page<T>) -> Response<Bytes> {
+    body::respond(
+        StatusCode::OK,
+        &Listing {
+            items: page.items,
+            next: page.next.map(|c| c.0),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanBody {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrganizationBody {
+    name: String,
+    #[serde(default)]
+    plan_id: Option<PlanId>,
+    seats: u32,
+}
+
+fn created_or_ok(existed: bool) -> StatusCode {
+    if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    }
+}
+
+pub(super) async fn list_plans(
+    app: &App,
+    tenant: &TenantId,
+    req: &Request<Bytes>,
+) -> Result<Response<Bytes>, ApiError> {
+    let (limit, after) = ListQuery::read(req)?;
+    Ok(listing(
+        app.store.list_plans(tenant, after.as_ref(), limit).await?,
+    ))
+}
+
+pub(super) async fn get_plan(
+    app: &App,
+    tenant: &TenantId,
+    params: &Params,
+) -> Result<Response<Bytes>, ApiError> {
+    let id = path_param(params, "plan_id", |s| PlanId::new(s))?;
+    match app.store.get_plan(tenant, &id).await? {
+        Some(plan) => Ok(body::respond(StatusCode::OK, &plan)),
+        None => Err(ApiError::NotFound(format!("no plan {id}"))),
+    }
+}
+
+pub(super) async fn put_plan(
+    app: &App,
+    tenant: &TenantId,
+    params: &Params,
+    req: &Request<Bytes>,
+) -> Result<Response<Bytes>, ApiError> {
+    let id = path_param(params, "plan_id", |s| PlanId::new(s))?;
+    let body: PlanBody = body::json(req)?;
+    let plan = Plan {
+        id,
+        name: body.name.trim().to_owned(),
+        updated_at: app.clock.now(),
+    };
+    plan.validate().map_err(ApiError::Validation)?;
+    let existed = app.store.get_plan(tenant, &plan.id).await?.is_some();
+    app.store.put_plan(tenant, &plan).await?;
+    Ok(body::respond(created_or_ok(existed), &plan))
+}
+
+pub(super) async fn list_organizations(
+    app: &App,
+    tenant: &TenantId,
+    req: &Request<Bytes>,
+) -> Result<Response<Bytes>, ApiError> {
+    let (limit, after) = ListQuery::read(req)?;
+    Ok(listing(
+        app.store
+            .list_organizations(tenant, after.as_ref(), limit)
+            .await?,
+    ))
+}
+
+pub(super) async fn get_organization(
+    app: &App,
+    tenant: &TenantId,
+    params: &Params,
+) -> Result<Response<Bytes>, ApiError> {
+    let id = path_param(params, "org_id", |s| OrgId::new(s))?;
+    match app.store.get_organization(tenant, &id).await? {
+        Some(org) => Ok(body::respond(StatusCode::OK, &org)),
+        None => Err(ApiError::NotFound(format!("no organization {id}"))),
+    }
+}
+
+pub(super) async fn put_organization(
+    app: &App,
+    tenant: &TenantId,
+    params: &Params,
+    req: &Request<Bytes>,
+) -> Result<Response<Bytes>, ApiError> {
+    let id = path_param(params, "org_id", |s| OrgId::new(s))?;
+    let body: OrganizationBody = body::json(req)?;
+    let org = Organization {
+        id,
+        name: body.name.trim().to_owned(),
+        plan_id: body.plan_id,
+        seats: body.seats,
+        updated_at: app.clock.now(),
+    };
+    let mut errors = org.validate().err().unwrap_or_default();
+    if let Some(plan) = &org.plan_id
+        && app.store.get_plan(tenant, plan).await?.is_none()
+    {
+        errors.push(FieldError::new(
+            "plan_id",
+            format!("no plan {plan}: create it with PUT /v1/plans/{plan} first"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let existed = app.store.get_organization(tenant, &org.id).await?.is_some();
+    app.store.put_organization(tenant, &org).await?;
+    Ok(body::respond(created_or_ok(existed), &org))
+}

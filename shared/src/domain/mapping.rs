@@ -1,0 +1,125 @@
+//! Links from the platform's plans and organizations to vendor entities, one item per link.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{FieldError, OrgId, PlanId, Provider, validation::check_required_vendor_id};
+
+/// What a plan maps to. Only Autotask bills plans as Services.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum PlanTarget {
+    /// An Autotask Service.
+    Autotask {
+        /// Services entity id.
+        service_id: i64,
+    },
+}
+
+impl PlanTarget {
+    /// The provider of the target.
+    pub fn provider(&self) -> Provider {
+        match self {
+            PlanTarget::Autotask { .. } => Provider::Autotask,
+        }
+    }
+}
+
+/// A plan linked to a vendor entity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanMapping {
+    /// The platform plan.
+    pub plan_id: PlanId,
+    /// The vendor side.
+    pub target: PlanTarget,
+    /// Last change.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Optimistic-concurrency version, set by the store.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// What an organization maps to at each provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum OrgTarget {
+    /// Autotask: Company + Recurring Service contract + Contract Service (seed 000).
+    Autotask {
+        /// Companies entity id.
+        company_id: i64,
+        /// Contracts entity id (Recurring Service, of that company).
+        contract_id: i64,
+        /// ContractServices entity id (of that contract).
+        contract_service_id: i64,
+    },
+    /// HaloPSA: Customer + Software Licence (seed 001).
+    Halopsa {
+        /// Client id.
+        customer_id: i64,
+        /// Software licence id (of that customer).
+        licence_id: i64,
+    },
+    /// NinjaOne: organization (seed 003).
+    Ninjaone {
+        /// Organization id.
+        organization_id: i64,
+    },
+}
+
+impl OrgTarget {
+    /// The provider of the target.
+    pub fn provider(&self) -> Provider {
+        match self {
+            OrgTarget::Autotask { .. } => Provider::Autotask,
+            OrgTarget::Halopsa { .. } => Provider::Halopsa,
+            OrgTarget::Ninjaone { .. } => Provider::Ninjaone,
+        }
+    }
+
+    /// Checks the shape; whether the entities exist and belong together is the provider's check.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        match *self {
+            OrgTarget::Autotask {
+                company_id,
+                contract_id,
+                contract_service_id,
+            } => {
+                check_required_vendor_id("company_id", company_id, &mut errors);
+                check_required_vendor_id("contract_id", contract_id, &mut errors);
+                check_required_vendor_id("contract_service_id", contract_service_id, &mut errors);
+            }
+            OrgTarget::Halopsa {
+                customer_id,
+                licence_id,
+            } => {
+                check_required_vendor_id("customer_id", customer_id, &mut errors);
+                check_required_vendor_id("licence_id", licence_id, &mut errors);
+            }
+            OrgTarget::Ninjaone { organization_id } => {
+                check_required_vendor_id("organization_id", organization_id, &mut errors);
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// An organization linked to vendor entities.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgMapping {
+    /// The platform organization.
+    pub org_id: OrgId,
+    /// The vendor side.
+    pub target: OrgTarget,
+    /// Last change.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Optimistic-concurrency version, set by the store.
+    #[serde(default)]
+    pub version: u64,
+}

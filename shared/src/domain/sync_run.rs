@@ -1,0 +1,127 @@
+//! One run of the sync engine for one connection: what it was asked to do, how far it got.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use ulid::Ulid;
+
+use super::Provider;
+
+/// What a run moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncKind {
+    /// Seat quantities to the PSA.
+    Seats,
+    /// Tickets for platform alerts.
+    Tickets,
+    /// Devices and configuration items from the vendor.
+    Assets,
+    /// Vendor customers/companies.
+    Customers,
+    /// Vendor contacts.
+    Contacts,
+    /// Vendor locations.
+    Locations,
+    /// Vendor opportunities.
+    Opportunities,
+    /// Vendor contracts/agreements.
+    Contracts,
+}
+
+/// Who started a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncTrigger {
+    /// The partner pressed "sync now".
+    Manual,
+    /// The hourly schedule.
+    Schedule,
+    /// A platform event (seat change, alert).
+    Event,
+}
+
+/// Where a run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncStatus {
+    /// Accepted, waiting for a worker.
+    Queued,
+    /// A worker holds the connection's lease and is working.
+    Running,
+    /// Every item done.
+    Succeeded,
+    /// Finished with some items failed.
+    Partial,
+    /// Could not run or finish (see errors).
+    Failed,
+}
+
+impl SyncStatus {
+    /// Whether the run has ended.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            SyncStatus::Succeeded | SyncStatus::Partial | SyncStatus::Failed
+        )
+    }
+}
+
+/// Progress counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCounts {
+    /// Items the run will look at.
+    pub total: u32,
+    /// Items looked at so far.
+    pub done: u32,
+    /// Items the run changed at the vendor or here.
+    pub changed: u32,
+    /// Items already right.
+    pub unchanged: u32,
+    /// Items that failed.
+    pub failed: u32,
+}
+
+/// One item that failed, with the vendor's own words where it gave any.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemError {
+    /// What the item was, e.g. `org:acme`.
+    pub item: String,
+    /// What went wrong.
+    pub message: String,
+    /// The vendor's message, verbatim.
+    pub vendor_message: Option<String>,
+}
+
+/// A sync run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRun {
+    /// Sortable id: newest runs list first.
+    pub id: Ulid,
+    /// The connection's provider.
+    pub provider: Provider,
+    /// What to move.
+    pub kinds: Vec<SyncKind>,
+    /// Who asked.
+    pub trigger: SyncTrigger,
+    /// Where it stands.
+    pub status: SyncStatus,
+    /// Progress.
+    pub counts: SyncCounts,
+    /// Failed items.
+    pub errors: Vec<ItemError>,
+    /// When it was asked for.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When a worker started it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    /// When it ended.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// When the record may be forgotten.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Optimistic-concurrency version, set by the store.
+    #[serde(default)]
+    pub version: u64,
+}

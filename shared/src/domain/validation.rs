@@ -1,0 +1,51 @@
+//! Field-level validation results, shared by every domain type that checks its own input.
+
+use serde::Serialize;
+
+/// One field that failed validation, named as the partner's request names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// JSON path of the field, e.g. `seats` or `target.contract_id`.
+    pub field: String,
+    /// What is wrong, in a sentence a partner can act on.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error for `field` with `message`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Longest display name we accept for plans and organizations.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// Checks a display name: present after trimming and not absurdly long.
+pub(crate) fn check_name(field: &str, name: &str, errors: &mut Vec<FieldError>) {
+    if name.trim().is_empty() {
+        errors.push(FieldError::new(field, "must not be empty"));
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+}
+
+/// Checks an optional vendor id: vendors number their entities from 1.
+pub(crate) fn check_vendor_id(field: &str, id: Option<i64>, errors: &mut Vec<FieldError>) {
+    if let Some(id) = id {
+        check_required_vendor_id(field, id, errors);
+    }
+}
+
+/// Checks a required vendor id.
+pub(crate) fn check_required_vendor_id(field: &str, id: i64, errors: &mut Vec<FieldError>) {
+    if id <= 0 {
+        errors.push(FieldError::new(field, "must be a positive vendor id"));
+    }
+}

@@ -1,0 +1,69 @@
+//! The Lambda side of the HTTP API: API Gateway HTTP API (v2) events in, responses out.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use lambda_http::{Body, Request, RequestExt, Response, request::RequestContext, service_fn};
+
+use crate::{
+    api::{self, App, Claims, Scope},
+    aws, telemetry,
+};
+
+/// The error type of a function's `main`.
+pub type Error = lambda_http::Error;
+
+/// Runs an HTTP function: JSON logs, the [`App`] built once, then requests until shutdown.
+pub async fn run_http(function: api::Function) -> Result<(), Error> {
+    telemetry::init_json();
+    let app = aws::app_from_env().await.inspect_err(|e| {
+        tracing::error!(error = %e, "configuration error");
+    })?;
+    let app = &app;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Infallible>(handle(app, Scope::Only(function), req).await)
+    }))
+    .await
+}
+
+/// Answers one API Gateway request with `scope`'s routes.
+pub async fn handle(app: &App, scope: Scope, req: Request) -> Response<Body> {
+    let claims = jwt_claims(&req);
+    let (parts, body) = req.into_parts();
+    let body = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    let response = api::handle(
+        app,
+        scope,
+        http::Request::from_parts(parts, body),
+        claims.as_ref(),
+    )
+    .await;
+    let (parts, body) = response.into_parts();
+    let body = if body.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(body.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    };
+    Response::from_parts(parts, body)
+}
+
+/// The claims API Gateway's JWT authorizer verified, if the route had one.
+fn jwt_claims(req: &Request) -> Option<Claims> {
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx
+            .authorizer
+            .as_ref()?
+            .jwt
+            .as_ref()
+            .map(|jwt| jwt.claims.clone()),
+        _ => None,
+    }
+}

@@ -1,0 +1,276 @@
+//! Storage of everything that is not a secret, as narrow traits per concept.
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+use ulid::Ulid;
+
+use crate::domain::{
+    Configuration, Connection, OrgId, OrgMapping, Organization, Plan, PlanId, PlanMapping,
+    Provider, ProviderSettings, SyncRun, TenantId,
+};
+
+/// A storage back end failed or refused a conditional write.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost: the item changed, already exists, or the lease is held.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The back end could not be reached or throttled us; worth retrying.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A listing cursor was not one we handed out.
+    #[error("the cursor is not valid for this listing")]
+    BadCursor,
+    /// A stored item could not be read back; retrying will not help.
+    #[error("stored item is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// What a versioned write expects to find.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Write whatever is there (last writer wins).
+    Any,
+    /// Create only: nothing may be stored yet.
+    Absent,
+    /// Replace only the version the caller read.
+    Version(u64),
+}
+
+/// An opaque position in a listing, handed back to continue it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor(pub String);
+
+/// One page of a listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items, in key order.
+    pub items: Vec<T>,
+    /// Where to continue, `None` at the end.
+    pub next: Option<Cursor>,
+}
+
+/// Connections, one per tenant and provider.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// The tenant's connection to `provider`, if any.
+    async fn get_connection(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+    ) -> Result<Option<Connection>, StoreError>;
+    /// Every connection of the tenant.
+    async fn list_connections(&self, tenant: &TenantId) -> Result<Vec<Connection>, StoreError>;
+    /// Writes a connection; returns it with its new version.
+    async fn put_connection(
+        &self,
+        tenant: &TenantId,
+        connection: &Connection,
+        expect: Expect,
+    ) -> Result<Connection, StoreError>;
+    /// Deletes the connection; a missing one is fine.
+    async fn delete_connection(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+    ) -> Result<(), StoreError>;
+    /// Active connections of every tenant (the scheduler's sparse index), a page at a time.
+    async fn list_active_connections(
+        &self,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<(TenantId, Connection)>, StoreError>;
+    /// Deletes everything stored for the tenant's provider except secrets (revoke). The
+    /// connection goes first so that a sync still running sees it gone and stops writing.
+    async fn purge_provider(&self, tenant: &TenantId, provider: Provider)
+    -> Result<(), StoreError>;
+}
+
+/// Provider configuration, versioned.
+#[async_trait]
+pub trait ConfigurationStore: Send + Sync {
+    /// The stored configuration, if the partner saved one.
+    async fn get_configuration(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+    ) -> Result<Option<Configuration>, StoreError>;
+    /// Saves settings if `expect` holds; returns the stored configuration.
+    async fn put_configuration(
+        &self,
+        tenant: &TenantId,
+        settings: &ProviderSettings,
+        expect: Expect,
+    ) -> Result<Configuration, StoreError>;
+    /// Resets the configuration; the connection stays.
+    async fn delete_configuration(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+    ) -> Result<(), StoreError>;
+}
+
+/// The platform's plans and organizations.
+#[async_trait]
+pub trait PlatformStore: Send + Sync {
+    /// Creates or replaces a plan.
+    async fn put_plan(&self, tenant: &TenantId, plan: &Plan) -> Result<(), StoreError>;
+    /// One plan.
+    async fn get_plan(&self, tenant: &TenantId, id: &PlanId) -> Result<Option<Plan>, StoreError>;
+    /// The tenant's plans, a page at a time.
+    async fn list_plans(
+        &self,
+        tenant: &TenantId,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<Plan>, StoreError>;
+    /// Creates or replaces an organization.
+    async fn put_organization(
+        &self,
+        tenant: &TenantId,
+        org: &Organization,
+    ) -> Result<(), StoreError>;
+    /// One organization.
+    async fn get_organization(
+        &self,
+        tenant: &TenantId,
+        id: &OrgId,
+    ) -> Result<Option<Organization>, StoreError>;
+    /// The tenant's organizations, a page at a time.
+    async fn list_organizations(
+        &self,
+        tenant: &TenantId,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<Organization>, StoreError>;
+}
+
+/// Plan and organization mappings, one item per link (never replace-all).
+#[async_trait]
+pub trait MappingStore: Send + Sync {
+    /// Writes a plan mapping if `expect` holds; returns it with its new version.
+    async fn put_plan_mapping(
+        &self,
+        tenant: &TenantId,
+        mapping: &PlanMapping,
+        expect: Expect,
+    ) -> Result<PlanMapping, StoreError>;
+    /// One plan's mapping at `provider`.
+    async fn get_plan_mapping(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        plan: &PlanId,
+    ) -> Result<Option<PlanMapping>, StoreError>;
+    /// Every plan mapping at `provider`.
+    async fn list_plan_mappings(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+    ) -> Result<Vec<PlanMapping>, StoreError>;
+    /// Unlinks a plan; a missing link is fine.
+    async fn delete_plan_mapping(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        plan: &PlanId,
+    ) -> Result<(), StoreError>;
+    /// Writes an organization mapping if `expect` holds; returns it with its new version.
+    async fn put_org_mapping(
+        &self,
+        tenant: &TenantId,
+        mapping: &OrgMapping,
+        expect: Expect,
+    ) -> Result<OrgMapping, StoreError>;
+    /// One organization's mapping at `provider`.
+    async fn get_org_mapping(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        org: &OrgId,
+    ) -> Result<Option<OrgMapping>, StoreError>;
+    /// Every organization mapping at `provider`.
+    async fn list_org_mappings(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+    ) -> Result<Vec<OrgMapping>, StoreError>;
+    /// Unlinks an organization; a missing link is fine.
+    async fn delete_org_mapping(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        org: &OrgId,
+    ) -> Result<(), StoreError>;
+}
+
+/// Sync runs, newest first; they expire.
+#[async_trait]
+pub trait SyncRunStore: Send + Sync {
+    /// Writes a run if `expect` holds; returns it with its new version.
+    async fn put_run(
+        &self,
+        tenant: &TenantId,
+        run: &SyncRun,
+        expect: Expect,
+    ) -> Result<SyncRun, StoreError>;
+    /// One run, unless it expired.
+    async fn get_run(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        id: Ulid,
+    ) -> Result<Option<SyncRun>, StoreError>;
+    /// The most recent runs, newest first.
+    async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        limit: usize,
+    ) -> Result<Vec<SyncRun>, StoreError>;
+}
+
+/// A held lease: proof that this worker, and no other, works on the connection until `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The connection's provider.
+    pub provider: Provider,
+    /// Who holds it (random per acquisition).
+    pub holder: String,
+    /// When it lapses if not renewed.
+    pub expires_at: OffsetDateTime,
+}
+
+/// One sync or token refresh at a time per connection.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes the lease for `ttl`, or fails with [`StoreError::Conflict`] while another holds it.
+    async fn acquire_lease(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError>;
+    /// Extends a lease this worker holds; fails with a conflict if it was lost.
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError>;
+    /// Gives a lease back; releasing one already lost is fine.
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+}
+
+/// Every storage capability, for wiring.
+pub trait Store:
+    ConnectionStore + ConfigurationStore + PlatformStore + MappingStore + SyncRunStore + LeaseStore
+{
+}
+
+impl<T> Store for T where
+    T: ConnectionStore
+        + ConfigurationStore
+        + PlatformStore
+        + MappingStore
+        + SyncRunStore
+        + LeaseStore
+{
+}

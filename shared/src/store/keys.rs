@@ -1,0 +1,126 @@
+//! Every key of the single table (DESIGN.md section 4), built in one place. Tenant data always
+//! lives under `TENANT#{tenant}`, so no query for one tenant can reach another's items.
+
+use ulid::Ulid;
+
+use crate::domain::{OrgId, PlanId, Provider, TenantId};
+
+/// Partition of every item of `tenant`.
+pub fn tenant_pk(tenant: &TenantId) -> String {
+    format!("TENANT#{tenant}")
+}
+
+/// The tenant encoded in a tenant partition key.
+pub fn tenant_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix("TENANT#")
+}
+
+/// Connection item.
+pub fn connection_sk(provider: Provider) -> String {
+    format!("CONN#{provider}")
+}
+
+/// Prefix of every connection item.
+pub const CONNECTION_PREFIX: &str = "CONN#";
+
+/// Configuration item.
+pub fn configuration_sk(provider: Provider) -> String {
+    format!("CONFIG#{provider}")
+}
+
+/// Platform plan item.
+pub fn plan_sk(plan: &PlanId) -> String {
+    format!("PLAN#{plan}")
+}
+
+/// Prefix of every plan item.
+pub const PLAN_PREFIX: &str = "PLAN#";
+
+/// Platform organization item.
+pub fn org_sk(org: &OrgId) -> String {
+    format!("ORG#{org}")
+}
+
+/// Prefix of every organization item.
+pub const ORG_PREFIX: &str = "ORG#";
+
+/// Plan mapping item.
+pub fn plan_mapping_sk(provider: Provider, plan: &PlanId) -> String {
+    format!("PLANMAP#{provider}#{plan}")
+}
+
+/// Prefix of a provider's plan mappings.
+pub fn plan_mapping_prefix(provider: Provider) -> String {
+    format!("PLANMAP#{provider}#")
+}
+
+/// Organization mapping item.
+pub fn org_mapping_sk(provider: Provider, org: &OrgId) -> String {
+    format!("ORGMAP#{provider}#{org}")
+}
+
+/// Prefix of a provider's organization mappings.
+pub fn org_mapping_prefix(provider: Provider) -> String {
+    format!("ORGMAP#{provider}#")
+}
+
+/// Sync run item; ULIDs sort by time, so a descending query lists newest first.
+pub fn run_sk(provider: Provider, id: Ulid) -> String {
+    format!("RUN#{provider}#{id}")
+}
+
+/// Prefix of a provider's runs.
+pub fn run_prefix(provider: Provider) -> String {
+    format!("RUN#{provider}#")
+}
+
+/// Every sort-key prefix that holds a provider's data, removed on revoke. The connection item is
+/// deleted before these; later features add their prefixes (tickets, imports, journal) here.
+pub fn provider_data_prefixes(provider: Provider) -> Vec<String> {
+    [
+        "CONFIG", "PLANMAP", "ORGMAP", "RUN", "TICKET", "IMPORT", "JOURNAL",
+    ]
+    .iter()
+    .map(|kind| {
+        if *kind == "CONFIG" {
+            configuration_sk(provider)
+        } else {
+            format!("{kind}#{provider}#")
+        }
+    })
+    .collect()
+}
+
+/// Lease partition of one connection; outside the tenant partition so it never lists with data.
+pub fn lease_pk(tenant: &TenantId, provider: Provider) -> String {
+    format!("LEASE#{tenant}#{provider}")
+}
+
+/// Sort key of lease items.
+pub const LEASE_SK: &str = "LEASE";
+
+/// Partition of the sparse active-connections index.
+pub const ACTIVE_CONNECTIONS: &str = "ACTIVE#CONN";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_cannot_bleed_into_other_providers_or_tenants() {
+        // `#` terminates every variable part, and ids may not contain it.
+        assert!(
+            !plan_mapping_sk(Provider::Halopsa, &PlanId::new("x").unwrap())
+                .starts_with(&plan_mapping_prefix(Provider::Autotask))
+        );
+        assert_ne!(
+            tenant_pk(&TenantId::new("a").unwrap()),
+            tenant_pk(&TenantId::new("ab").unwrap())
+        );
+        assert_eq!(
+            provider_data_prefixes(Provider::Ninjaone)[0],
+            "CONFIG#ninjaone"
+        );
+        assert!(provider_data_prefixes(Provider::Ninjaone).contains(&"ORGMAP#ninjaone#".into()));
+    }
+}

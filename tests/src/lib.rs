@@ -1,0 +1,153 @@
+//! Test support: the two storage back ends made fresh for each test, a clock tests can move,
+//! the moto connection, and log capture.
+
+use std::{
+    io,
+    sync::{Arc, Mutex},
+};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use shared::{
+    api::App,
+    config::Settings,
+    ports::{Clock, Secrets, Store},
+    store::{
+        TableStore, dynamodb::DynamoTable, local_secrets::LocalSecrets,
+        secrets_manager::SecretsManager, sqlite::SqliteTable,
+    },
+};
+use time::{Duration, OffsetDateTime};
+use ulid::Ulid;
+
+/// A clock that moves only when told.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    /// Starts at a fixed, whole-second instant.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(Mutex::new(
+            OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("valid time"),
+        )))
+    }
+
+    /// Moves time forward.
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().expect("clock lock") += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().expect("clock lock")
+    }
+}
+
+/// The moto server `tests/run.sh` started. Tests that need it fail loudly without it.
+pub async fn moto() -> SdkConfig {
+    let endpoint = std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: run ./tests/run.sh, which installs and starts moto for the AWS tests",
+    );
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await
+}
+
+/// One storage back end, fresh and private to the test that made it.
+pub struct Backend {
+    /// Which back end, for messages.
+    pub name: &'static str,
+    /// Storage ports.
+    pub store: Arc<dyn Store>,
+    /// Secret port.
+    pub secrets: Arc<dyn Secrets>,
+    /// The clock the store judges expiry by.
+    pub clock: Arc<ManualClock>,
+    /// A secret-name prefix no other test uses.
+    pub prefix: String,
+}
+
+impl Backend {
+    /// SQLite in memory and encrypted local secrets.
+    pub fn sqlite() -> Self {
+        let clock = ManualClock::new();
+        Self {
+            name: "sqlite",
+            store: Arc::new(TableStore::new(
+                SqliteTable::in_memory().expect("sqlite opens"),
+                clock.clone(),
+            )),
+            secrets: Arc::new(LocalSecrets::in_memory().expect("local secrets open")),
+            clock,
+            prefix: format!("test-{}", Ulid::new()),
+        }
+    }
+
+    /// DynamoDB (a new table) and Secrets Manager on moto.
+    pub async fn dynamodb() -> Self {
+        let sdk = moto().await;
+        let clock = ManualClock::new();
+        let table = DynamoTable::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            format!("test-{}", Ulid::new()),
+        );
+        table.create_table().await.expect("moto creates the table");
+        Self {
+            name: "dynamodb",
+            store: Arc::new(TableStore::new(table, clock.clone())),
+            secrets: Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(
+                &sdk,
+            ))),
+            clock,
+            prefix: format!("test-{}", Ulid::new()),
+        }
+    }
+
+    /// An [`App`] over this back end.
+    pub fn app(&self) -> App {
+        App {
+            store: self.store.clone(),
+            secrets: self.secrets.clone(),
+            clock: self.clock.clone(),
+            settings: Arc::new(Settings::with_prefix(self.prefix.clone())),
+        }
+    }
+}
+
+/// Everything logged while the guard lives, on this thread, as the functions format it.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Captures every level as JSON lines until the guard drops.
+    pub fn start(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log lock")).into_owned()
+    }
+}
+
+impl io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().expect("log lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

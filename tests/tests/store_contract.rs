@@ -1,0 +1,926 @@
+//! One contract suite, run against both storage back ends: SQLite (embedded) and DynamoDB +
+//! Secrets Manager (on moto). Each check is one test per back end, so the output shows both.
+
+use integration_tests::Backend;
+use secrecy::{ExposeSecret, SecretString};
+use shared::{
+    domain::{
+        AutotaskSettings, Connection, ConnectionStatus, HaloSettings, NinjaRegion, OrgId,
+        OrgMapping, OrgTarget, Organization, Plan, PlanId, PlanMapping, PlanTarget, Provider,
+        ProviderSettings, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger, TenantId,
+        VendorInstance,
+    },
+    ports::{Cursor, Expect, SecretName, StoreError},
+};
+use time::Duration;
+use ulid::Ulid;
+
+fn tenant(id: &str) -> TenantId {
+    TenantId::new(id).unwrap()
+}
+
+fn connection(b: &Backend, provider: Provider, status: ConnectionStatus) -> Connection {
+    let instance = match provider {
+        Provider::Autotask => VendorInstance::Autotask {
+            zone_url: "https://webservices5.autotask.net/ATServicesRest/".into(),
+            web_url: "https://ww5.autotask.net/".into(),
+            database_id: 29_683_121,
+        },
+        Provider::Halopsa => VendorInstance::Halopsa {
+            site_url: "https://acme.halopsa.com".into(),
+            tenant: None,
+        },
+        Provider::Ninjaone => VendorInstance::Ninjaone {
+            region: NinjaRegion::Eu,
+        },
+    };
+    let now = shared::ports::Clock::now(&*b.clock);
+    Connection {
+        status,
+        instance,
+        secret_name: format!("{}/x/{provider}", b.prefix),
+        connected_at: now,
+        updated_at: now,
+        last_error: None,
+        version: 0,
+    }
+}
+
+fn org(b: &Backend, id: &str, seats: u32) -> Organization {
+    Organization {
+        id: OrgId::new(id).unwrap(),
+        name: format!("Org {id}"),
+        plan_id: None,
+        seats,
+        updated_at: shared::ports::Clock::now(&*b.clock),
+    }
+}
+
+fn org_mapping(b: &Backend, id: &str, target: OrgTarget) -> OrgMapping {
+    OrgMapping {
+        org_id: OrgId::new(id).unwrap(),
+        target,
+        updated_at: shared::ports::Clock::now(&*b.clock),
+        version: 0,
+    }
+}
+
+fn run(b: &Backend, provider: Provider, ms: u64, expires_in: Duration) -> SyncRun {
+    let now = shared::ports::Clock::now(&*b.clock);
+    SyncRun {
+        id: Ulid::from_parts(1_800_000_000_000 + ms, 7),
+        provider,
+        kinds: vec![SyncKind::Seats],
+        trigger: SyncTrigger::Manual,
+        status: SyncStatus::Queued,
+        counts: SyncCounts::default(),
+        errors: vec![],
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        expires_at: now + expires_in,
+        version: 0,
+    }
+}
+
+fn is_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Conflict(_)))
+}
+
+mod checks {
+    use super::*;
+
+    pub async fn connection_round_trip(b: Backend) {
+        let t = tenant("acme");
+        assert_eq!(
+            b.store
+                .get_connection(&t, Provider::Autotask)
+                .await
+                .unwrap(),
+            None
+        );
+        let c = connection(&b, Provider::Autotask, ConnectionStatus::Connected);
+        let stored = b
+            .store
+            .put_connection(&t, &c, Expect::Absent)
+            .await
+            .unwrap();
+        assert_eq!(stored.version, 1);
+        assert_eq!(
+            b.store
+                .get_connection(&t, Provider::Autotask)
+                .await
+                .unwrap(),
+            Some(stored.clone())
+        );
+        assert!(
+            is_conflict(b.store.put_connection(&t, &c, Expect::Absent).await),
+            "create-if-absent refuses a second create"
+        );
+        let updated = Connection {
+            status: ConnectionStatus::NeedsReconnect,
+            last_error: Some("invalid_grant".into()),
+            ..stored.clone()
+        };
+        let updated = b
+            .store
+            .put_connection(&t, &updated, Expect::Version(1))
+            .await
+            .unwrap();
+        assert_eq!(updated.version, 2);
+        assert!(
+            is_conflict(
+                b.store
+                    .put_connection(&t, &stored, Expect::Version(1))
+                    .await
+            ),
+            "a stale version is refused"
+        );
+        assert_eq!(b.store.list_connections(&t).await.unwrap(), vec![updated]);
+        b.store
+            .delete_connection(&t, Provider::Autotask)
+            .await
+            .unwrap();
+        b.store
+            .delete_connection(&t, Provider::Autotask)
+            .await
+            .unwrap();
+        assert_eq!(
+            b.store
+                .get_connection(&t, Provider::Autotask)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    pub async fn configuration_versions(b: Backend) {
+        let t = tenant("acme");
+        let settings = ProviderSettings::Autotask(AutotaskSettings {
+            sync_seat_quantity: true,
+            queue: Some(29_682_833),
+            ..Default::default()
+        });
+        let first = b
+            .store
+            .put_configuration(&t, &settings, Expect::Absent)
+            .await
+            .unwrap();
+        assert_eq!(first.version, 1);
+        let read = b
+            .store
+            .get_configuration(&t, Provider::Autotask)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read, first);
+        let changed = ProviderSettings::Autotask(AutotaskSettings {
+            sync_seat_quantity: false,
+            ..Default::default()
+        });
+        let second = b
+            .store
+            .put_configuration(&t, &changed, Expect::Version(1))
+            .await
+            .unwrap();
+        assert_eq!(second.version, 2);
+        assert!(is_conflict(
+            b.store
+                .put_configuration(&t, &settings, Expect::Version(1))
+                .await
+        ));
+        assert_eq!(
+            b.store
+                .get_configuration(&t, Provider::Autotask)
+                .await
+                .unwrap()
+                .unwrap()
+                .settings,
+            changed,
+            "the refused write changed nothing"
+        );
+        b.store
+            .delete_configuration(&t, Provider::Autotask)
+            .await
+            .unwrap();
+        assert!(
+            b.store
+                .get_configuration(&t, Provider::Autotask)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    pub async fn platform_round_trip_and_paging(b: Backend) {
+        let t = tenant("acme");
+        let plan = Plan {
+            id: PlanId::new("pro").unwrap(),
+            name: "Pro".into(),
+            updated_at: shared::ports::Clock::now(&*b.clock),
+        };
+        b.store.put_plan(&t, &plan).await.unwrap();
+        assert_eq!(
+            b.store.get_plan(&t, &plan.id).await.unwrap(),
+            Some(plan.clone())
+        );
+        let page = b.store.list_plans(&t, None, 10).await.unwrap();
+        assert_eq!((page.items, page.next), (vec![plan], None));
+
+        for i in 0..7 {
+            let mut o = org(&b, &format!("org-{i}"), i);
+            o.plan_id = Some(PlanId::new("pro").unwrap());
+            b.store.put_organization(&t, &o).await.unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut after: Option<Cursor> = None;
+        let mut pages = 0;
+        loop {
+            let page = b
+                .store
+                .list_organizations(&t, after.as_ref(), 3)
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 3);
+            seen.extend(page.items.into_iter().map(|o| o.id.to_string()));
+            pages += 1;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+            assert!(pages < 10, "paging terminates");
+        }
+        let expected: Vec<String> = (0..7).map(|i| format!("org-{i}")).collect();
+        assert_eq!(
+            seen, expected,
+            "every organization exactly once, in key order"
+        );
+        let one = b
+            .store
+            .get_organization(&t, &OrgId::new("org-3").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(one.seats, 3);
+        assert_eq!(one.plan_id.unwrap().as_str(), "pro");
+    }
+
+    pub async fn mappings_are_one_item_each(b: Backend) {
+        let t = tenant("acme");
+        let target = |company| OrgTarget::Autotask {
+            company_id: company,
+            contract_id: 10,
+            contract_service_id: 100,
+        };
+        let a = b
+            .store
+            .put_org_mapping(&t, &org_mapping(&b, "a", target(1)), Expect::Absent)
+            .await
+            .unwrap();
+        b.store
+            .put_org_mapping(&t, &org_mapping(&b, "b", target(2)), Expect::Absent)
+            .await
+            .unwrap();
+        b.store
+            .put_org_mapping(
+                &t,
+                &org_mapping(
+                    &b,
+                    "a",
+                    OrgTarget::Halopsa {
+                        customer_id: 5,
+                        licence_id: 6,
+                    },
+                ),
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            b.store
+                .list_org_mappings(&t, Provider::Autotask)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            b.store
+                .list_org_mappings(&t, Provider::Halopsa)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let moved = OrgMapping {
+            target: target(9),
+            ..a.clone()
+        };
+        let moved = b
+            .store
+            .put_org_mapping(&t, &moved, Expect::Version(1))
+            .await
+            .unwrap();
+        assert_eq!(moved.version, 2);
+        assert!(is_conflict(
+            b.store.put_org_mapping(&t, &a, Expect::Version(1)).await
+        ));
+
+        b.store
+            .delete_org_mapping(&t, Provider::Autotask, &OrgId::new("b").unwrap())
+            .await
+            .unwrap();
+        let left = b
+            .store
+            .list_org_mappings(&t, Provider::Autotask)
+            .await
+            .unwrap();
+        assert_eq!(left, vec![moved], "unlinking one leaves the others");
+
+        let plan = PlanMapping {
+            plan_id: PlanId::new("pro").unwrap(),
+            target: PlanTarget::Autotask { service_id: 42 },
+            updated_at: shared::ports::Clock::now(&*b.clock),
+            version: 0,
+        };
+        let stored = b
+            .store
+            .put_plan_mapping(&t, &plan, Expect::Any)
+            .await
+            .unwrap();
+        assert_eq!(stored.version, 1);
+        let again = b
+            .store
+            .put_plan_mapping(&t, &plan, Expect::Any)
+            .await
+            .unwrap();
+        assert_eq!(
+            again.version, 2,
+            "unconditional writes still move the version"
+        );
+        assert_eq!(
+            b.store
+                .get_plan_mapping(&t, Provider::Autotask, &plan.plan_id)
+                .await
+                .unwrap(),
+            Some(again)
+        );
+        b.store
+            .delete_plan_mapping(&t, Provider::Autotask, &plan.plan_id)
+            .await
+            .unwrap();
+        assert!(
+            b.store
+                .list_plan_mappings(&t, Provider::Autotask)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    pub async fn runs_list_newest_first_and_expire(b: Backend) {
+        let t = tenant("acme");
+        let hour = Duration::hours(1);
+        let old = b
+            .store
+            .put_run(
+                &t,
+                &run(&b, Provider::Halopsa, 1, hour * 48),
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+        let short = b
+            .store
+            .put_run(&t, &run(&b, Provider::Halopsa, 2, hour), Expect::Absent)
+            .await
+            .unwrap();
+        let newest = b
+            .store
+            .put_run(
+                &t,
+                &run(&b, Provider::Halopsa, 3, hour * 48),
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+        let ids = |runs: Vec<SyncRun>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(b.store.list_runs(&t, Provider::Halopsa, 10).await.unwrap()),
+            vec![newest.id, short.id, old.id]
+        );
+        assert_eq!(
+            ids(b.store.list_runs(&t, Provider::Halopsa, 1).await.unwrap()),
+            vec![newest.id]
+        );
+        let running = SyncRun {
+            status: SyncStatus::Running,
+            counts: SyncCounts {
+                total: 3,
+                done: 1,
+                ..Default::default()
+            },
+            ..newest.clone()
+        };
+        let running = b
+            .store
+            .put_run(&t, &running, Expect::Version(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            b.store
+                .get_run(&t, Provider::Halopsa, newest.id)
+                .await
+                .unwrap(),
+            Some(running)
+        );
+
+        b.clock.advance(hour * 2);
+        assert_eq!(
+            b.store
+                .get_run(&t, Provider::Halopsa, short.id)
+                .await
+                .unwrap(),
+            None,
+            "an expired run reads as gone"
+        );
+        assert_eq!(
+            ids(b.store.list_runs(&t, Provider::Halopsa, 10).await.unwrap()),
+            vec![newest.id, old.id],
+            "an expired run does not list"
+        );
+    }
+
+    pub async fn leases_exclude_until_expiry(b: Backend) {
+        let t = tenant("acme");
+        let ttl = Duration::seconds(60);
+        let first = b
+            .store
+            .acquire_lease(&t, Provider::Autotask, ttl)
+            .await
+            .unwrap();
+        assert!(
+            is_conflict(b.store.acquire_lease(&t, Provider::Autotask, ttl).await),
+            "a second holder is refused"
+        );
+        b.store
+            .acquire_lease(&t, Provider::Halopsa, ttl)
+            .await
+            .expect("another connection's lease is independent");
+        let renewed = b.store.renew_lease(&first, ttl).await.unwrap();
+        b.clock.advance(Duration::seconds(45));
+        assert!(
+            is_conflict(b.store.acquire_lease(&t, Provider::Autotask, ttl).await),
+            "renewal extended the lease"
+        );
+        b.clock.advance(Duration::seconds(16));
+        let second = b
+            .store
+            .acquire_lease(&t, Provider::Autotask, ttl)
+            .await
+            .expect("an expired lease can be taken");
+        assert!(
+            is_conflict(b.store.renew_lease(&renewed, ttl).await),
+            "the old holder cannot renew a lease it lost"
+        );
+        b.store.release_lease(&renewed).await.unwrap();
+        assert!(
+            is_conflict(b.store.acquire_lease(&t, Provider::Autotask, ttl).await),
+            "the old holder's release did not free the new holder's lease"
+        );
+        b.store.release_lease(&second).await.unwrap();
+        b.store
+            .acquire_lease(&t, Provider::Autotask, ttl)
+            .await
+            .expect("a released lease can be taken at once");
+    }
+
+    pub async fn tenants_are_isolated(b: Backend) {
+        let (a, other) = (tenant("tenant-a"), tenant("tenant-ab"));
+        b.store
+            .put_connection(
+                &a,
+                &connection(&b, Provider::Autotask, ConnectionStatus::Connected),
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+        b.store
+            .put_organization(&a, &org(&b, "shared-id", 5))
+            .await
+            .unwrap();
+        b.store
+            .put_org_mapping(
+                &a,
+                &org_mapping(&b, "shared-id", OrgTarget::Ninjaone { organization_id: 3 }),
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+        b.store
+            .put_run(
+                &a,
+                &run(&b, Provider::Autotask, 1, Duration::hours(1)),
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+
+        assert!(b.store.list_connections(&other).await.unwrap().is_empty());
+        assert!(
+            b.store
+                .get_connection(&other, Provider::Autotask)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            b.store
+                .list_organizations(&other, None, 100)
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        assert!(
+            b.store
+                .get_organization(&other, &OrgId::new("shared-id").unwrap())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            b.store
+                .list_org_mappings(&other, Provider::Ninjaone)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            b.store
+                .list_runs(&other, Provider::Autotask, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        b.store
+            .put_organization(&other, &org(&b, "shared-id", 99))
+            .await
+            .unwrap();
+        b.store
+            .purge_provider(&other, Provider::Autotask)
+            .await
+            .unwrap();
+        b.store
+            .purge_provider(&other, Provider::Ninjaone)
+            .await
+            .unwrap();
+        let theirs = b
+            .store
+            .get_organization(&a, &OrgId::new("shared-id").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            theirs.seats, 5,
+            "another tenant's write and purge left tenant-a alone"
+        );
+        assert_eq!(b.store.list_connections(&a).await.unwrap().len(), 1);
+        assert_eq!(
+            b.store
+                .list_org_mappings(&a, Provider::Ninjaone)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    pub async fn active_index_lists_only_active_connections(b: Backend) {
+        let mut expected = Vec::new();
+        for i in 0..5 {
+            let t = tenant(&format!("t{i}"));
+            for provider in [Provider::Autotask, Provider::Halopsa] {
+                let status = if i == 2 && provider == Provider::Halopsa {
+                    ConnectionStatus::NeedsReconnect
+                } else {
+                    ConnectionStatus::Connected
+                };
+                b.store
+                    .put_connection(&t, &connection(&b, provider, status), Expect::Absent)
+                    .await
+                    .unwrap();
+                if status.is_active() {
+                    expected.push((t.to_string(), provider));
+                }
+            }
+        }
+        let list_all = || async {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = b
+                    .store
+                    .list_active_connections(after.as_ref(), 4)
+                    .await
+                    .unwrap();
+                seen.extend(
+                    page.items
+                        .into_iter()
+                        .map(|(t, c)| (t.to_string(), c.provider())),
+                );
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            seen.sort();
+            seen
+        };
+        expected.sort();
+        assert_eq!(list_all().await, expected);
+
+        let t0 = tenant("t0");
+        let c = b
+            .store
+            .get_connection(&t0, Provider::Autotask)
+            .await
+            .unwrap()
+            .unwrap();
+        let c = Connection {
+            status: ConnectionStatus::NeedsReconnect,
+            ..c
+        };
+        b.store
+            .put_connection(&t0, &c, Expect::Version(1))
+            .await
+            .unwrap();
+        expected.retain(|(t, p)| !(t == "t0" && *p == Provider::Autotask));
+        assert_eq!(
+            list_all().await,
+            expected,
+            "a connection that needs reconnecting leaves the index"
+        );
+    }
+
+    pub async fn purge_removes_one_provider_only(b: Backend) {
+        let t = tenant("acme");
+        for provider in [Provider::Autotask, Provider::Halopsa] {
+            b.store
+                .put_connection(
+                    &t,
+                    &connection(&b, provider, ConnectionStatus::Connected),
+                    Expect::Absent,
+                )
+                .await
+                .unwrap();
+            b.store
+                .put_run(
+                    &t,
+                    &run(&b, provider, 1, Duration::hours(1)),
+                    Expect::Absent,
+                )
+                .await
+                .unwrap();
+        }
+        b.store
+            .put_configuration(
+                &t,
+                &ProviderSettings::Halopsa(HaloSettings::default()),
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+        b.store
+            .put_configuration(
+                &t,
+                &ProviderSettings::Autotask(AutotaskSettings::default()),
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+        for i in 0..3 {
+            b.store
+                .put_org_mapping(
+                    &t,
+                    &org_mapping(
+                        &b,
+                        &format!("o{i}"),
+                        OrgTarget::Halopsa {
+                            customer_id: 1,
+                            licence_id: 2,
+                        },
+                    ),
+                    Expect::Absent,
+                )
+                .await
+                .unwrap();
+        }
+        b.store
+            .put_org_mapping(
+                &t,
+                &org_mapping(
+                    &b,
+                    "o0",
+                    OrgTarget::Autotask {
+                        company_id: 1,
+                        contract_id: 2,
+                        contract_service_id: 3,
+                    },
+                ),
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+        b.store
+            .put_organization(&t, &org(&b, "o0", 1))
+            .await
+            .unwrap();
+        let lease = b
+            .store
+            .acquire_lease(&t, Provider::Halopsa, Duration::minutes(5))
+            .await
+            .unwrap();
+
+        b.store.purge_provider(&t, Provider::Halopsa).await.unwrap();
+
+        assert!(
+            b.store
+                .get_connection(&t, Provider::Halopsa)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            b.store
+                .get_configuration(&t, Provider::Halopsa)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            b.store
+                .list_org_mappings(&t, Provider::Halopsa)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            b.store
+                .list_runs(&t, Provider::Halopsa, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        b.store
+            .acquire_lease(&t, Provider::Halopsa, Duration::minutes(5))
+            .await
+            .expect("the lease went with the purge");
+        drop(lease);
+        assert!(
+            b.store
+                .get_connection(&t, Provider::Autotask)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            b.store
+                .get_configuration(&t, Provider::Autotask)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            b.store
+                .list_org_mappings(&t, Provider::Autotask)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            b.store
+                .list_runs(&t, Provider::Autotask, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            b.store
+                .get_organization(&t, &OrgId::new("o0").unwrap())
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    pub async fn bad_cursor_is_refused(b: Backend) {
+        let t = tenant("acme");
+        let bad = Cursor("%%%not-base64".into());
+        assert!(matches!(
+            b.store.list_organizations(&t, Some(&bad), 10).await,
+            Err(StoreError::BadCursor)
+        ));
+        assert!(matches!(
+            b.store
+                .list_active_connections(Some(&Cursor("bm8tbmV3bGluZQ".into())), 10)
+                .await,
+            Err(StoreError::BadCursor)
+        ));
+    }
+
+    pub async fn secrets_round_trip_and_delete(b: Backend) {
+        let (a, other) = (tenant("acme"), tenant("globex"));
+        let name = SecretName::for_connection(&b.prefix, &a, Provider::Autotask);
+        let theirs = SecretName::for_connection(&b.prefix, &other, Provider::Autotask);
+        assert_ne!(name, theirs);
+        assert!(b.secrets.get(&name).await.unwrap().is_none());
+        b.secrets
+            .put(&name, &SecretString::from("first-secret"))
+            .await
+            .unwrap();
+        b.secrets
+            .put(&theirs, &SecretString::from("globex-secret"))
+            .await
+            .unwrap();
+        assert_eq!(
+            b.secrets.get(&name).await.unwrap().unwrap().expose_secret(),
+            "first-secret"
+        );
+        b.secrets
+            .put(&name, &SecretString::from("rotated-secret"))
+            .await
+            .unwrap();
+        assert_eq!(
+            b.secrets.get(&name).await.unwrap().unwrap().expose_secret(),
+            "rotated-secret"
+        );
+        b.secrets.delete(&name).await.unwrap();
+        assert!(
+            b.secrets.get(&name).await.unwrap().is_none(),
+            "a deleted secret is gone"
+        );
+        b.secrets
+            .delete(&name)
+            .await
+            .expect("deleting a missing secret is fine");
+        assert_eq!(
+            b.secrets
+                .get(&theirs)
+                .await
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
+            "globex-secret",
+            "deleting one tenant's secret leaves another's"
+        );
+        b.secrets
+            .put(&name, &SecretString::from("after-delete"))
+            .await
+            .expect("a secret can be created again after deletion (re-connect after revoke)");
+        assert_eq!(
+            b.secrets.get(&name).await.unwrap().unwrap().expose_secret(),
+            "after-delete"
+        );
+    }
+}
+
+macro_rules! contract_suite {
+    ($backend:ident, $make:expr, [$($check:ident),* $(,)?]) => {
+        mod $backend {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let backend: Backend = $make;
+                    checks::$check(backend).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! both_back_ends {
+    ($($check:ident),* $(,)?) => {
+        contract_suite!(sqlite, Backend::sqlite(), [$($check),*]);
+        contract_suite!(dynamodb, Backend::dynamodb().await, [$($check),*]);
+    };
+}
+
+both_back_ends!(
+    connection_round_trip,
+    configuration_versions,
+    platform_round_trip_and_paging,
+    mappings_are_one_item_each,
+    runs_list_newest_first_and_expire,
+    leases_exclude_until_expiry,
+    tenants_are_isolated,
+    active_index_lists_only_active_connections,
+    purge_removes_one_provider_only,
+    bad_cursor_is_refused,
+    secrets_round_trip_and_delete,
+);
