@@ -56,7 +56,7 @@ impl Default for VendorSettings {
 }
 
 /// Everything configurable about a deployment.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// Prefix of every partner secret's name. `SECRETS_PREFIX`, default `msp-integrations`.
     pub secrets_prefix: String,
@@ -66,6 +66,13 @@ pub struct Settings {
     pub vendors: VendorSettings,
     /// The portal page the OAuth callback redirects to. `PORTAL_URL`.
     pub portal_url: Option<String>,
+}
+
+impl Default for Settings {
+    /// What an empty environment gives.
+    fn default() -> Self {
+        Self::from_lookup(|_| None).expect("the defaults are valid")
+    }
 }
 
 impl Settings {

@@ -3,7 +3,7 @@
 
 pub mod token;
 
-use std::{path::Path, sync::Arc};
+use std::{os::unix::fs::PermissionsExt, path::Path, sync::Arc};
 
 use axum::{Router, body::Body, extract::State, response::IntoResponse};
 use bytes::Bytes;
@@ -36,6 +36,10 @@ impl Runner {
     /// secrets), `secrets.key` and `token.key` (both mode 0600).
     pub fn open(data_dir: &Path, settings: Settings) -> Result<Self, SetupError> {
         std::fs::create_dir_all(data_dir)
+            .and_then(|()| {
+                // Partner data lives here; the secrets in it are encrypted, the rest is not.
+                std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+            })
             .map_err(|e| SetupError(format!("cannot create {}: {e}", data_dir.display())))?;
         let db = data_dir.join("store.db");
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);

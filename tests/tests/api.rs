@@ -1,0 +1,680 @@
+//! The HTTP API as the portal calls it, through the local runner's router: auth, tenant
+//! isolation, bad input, and what exists before the provider work lands.
+
+use axum::{Router, body::Body};
+use http::{HeaderMap, Method, Request, StatusCode, header};
+use local::Runner;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use shared::{
+    api::{ROUTES, openapi_document},
+    config::Settings,
+    domain::{
+        AutotaskSettings, Connection, ConnectionStatus, OrgId, OrgMapping, OrgTarget, Provider,
+        ProviderSettings, TenantId, VendorInstance,
+    },
+    ports::{Expect, SecretName},
+};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+struct Portal {
+    runner: Runner,
+    router: Router,
+    _dir: TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Reply {
+    fn content_type(&self) -> &str {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// Asserts a problem response with `status`, and returns its body.
+    fn problem(&self, status: StatusCode) -> &Value {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.content_type(), "application/problem+json");
+        assert_eq!(self.body["status"], status.as_u16());
+        assert!(
+            self.body["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("/problems/")
+        );
+        assert!(!self.body["detail"].as_str().unwrap().is_empty());
+        &self.body
+    }
+
+    fn field_errors(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["field"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Portal {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let runner = Runner::open(dir.path(), Settings::default()).unwrap();
+        Self {
+            router: runner.clone().router(),
+            runner,
+            _dir: dir,
+        }
+    }
+
+    fn admin(&self, tenant: &str) -> String {
+        self.runner.tokens.mint(tenant, "admin")
+    }
+
+    fn viewer(&self, tenant: &str) -> String {
+        self.runner.tokens.mint(tenant, "viewer")
+    }
+
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("every response body is JSON")
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Reply {
+        self.raw(Method::GET, path, Some(token), None, vec![]).await
+    }
+
+    async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.raw(
+            Method::PUT,
+            path,
+            Some(token),
+            Some("application/json"),
+            body.to_string().into_bytes(),
+        )
+        .await
+    }
+
+    async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.raw(Method::DELETE, path, Some(token), None, vec![])
+            .await
+    }
+
+    /// Stores a connection the way a provider's connect will, for revoke and card tests.
+    async fn seed_connection(&self, tenant: &str, provider: Provider, secret: &str) {
+        let app = &self.runner.app;
+        let t = TenantId::new(tenant).unwrap();
+        let name = SecretName::for_connection(&app.settings.secrets_prefix, &t, provider);
+        app.secrets
+            .put(&name, &SecretString::from(secret.to_owned()))
+            .await
+            .unwrap();
+        let now = app.clock.now();
+        let connection = Connection {
+            status: ConnectionStatus::Connected,
+            instance: VendorInstance::Autotask {
+                zone_url: "https://webservices5.autotask.net/ATServicesRest/".into(),
+                web_url: "https://ww5.autotask.net/".into(),
+                database_id: 1,
+            },
+            secret_name: name.to_string(),
+            connected_at: now,
+            updated_at: now,
+            last_error: None,
+            version: 0,
+        };
+        app.store
+            .put_connection(&t, &connection, Expect::Absent)
+            .await
+            .unwrap();
+        app.store
+            .put_configuration(
+                &t,
+                &ProviderSettings::Autotask(AutotaskSettings {
+                    sync_seat_quantity: true,
+                    ..Default::default()
+                }),
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+        app.store
+            .put_org_mapping(
+                &t,
+                &OrgMapping {
+                    org_id: OrgId::new("acme").unwrap(),
+                    target: OrgTarget::Autotask {
+                        company_id: 1,
+                        contract_id: 2,
+                        contract_service_id: 3,
+                    },
+                    updated_at: now,
+                    version: 0,
+                },
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn secret_of(&self, tenant: &str, provider: Provider) -> Option<String> {
+        let app = &self.runner.app;
+        let name = SecretName::for_connection(
+            &app.settings.secrets_prefix,
+            &TenantId::new(tenant).unwrap(),
+            provider,
+        );
+        app.secrets
+            .get(&name)
+            .await
+            .unwrap()
+            .map(|s| s.expose_secret().to_owned())
+    }
+}
+
+fn card<'a>(reply: &'a Reply, provider: &str) -> &'a Value {
+    reply.body["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["provider"] == provider)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn integrations_page_shows_one_card_per_provider() {
+    let portal = Portal::new();
+    let reply = portal.get("/v1/integrations", &portal.viewer("acme")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let cards = reply.body["integrations"].as_array().unwrap();
+    let names: Vec<_> = cards.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Autotask", "HaloPSA", "NinjaOne"]);
+    for c in cards {
+        assert_eq!(c["status"], "not_connected");
+        assert_eq!(c["configured"], false);
+    }
+    assert_eq!(card(&reply, "ninjaone")["kind"], "rmm");
+}
+
+#[tokio::test]
+async fn plans_and_organizations_round_trip() {
+    let portal = Portal::new();
+    let admin = portal.admin("acme");
+    let created = portal
+        .put("/v1/plans/pro", &admin, json!({"name": " Pro "}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.body["name"], "Pro", "names are trimmed");
+    let replaced = portal
+        .put("/v1/plans/pro", &admin, json!({"name": "Pro 2"}))
+        .await;
+    assert_eq!(replaced.status, StatusCode::OK);
+    assert_eq!(
+        portal.get("/v1/plans/pro", &admin).await.body["name"],
+        "Pro 2"
+    );
+
+    for (id, seats) in [("acme", 25), ("globex", 3), ("initech", 0)] {
+        let reply = portal
+            .put(
+                &format!("/v1/organizations/{id}"),
+                &admin,
+                json!({"name": format!("{id} Ltd"), "plan_id": "pro", "seats": seats}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    let org = portal
+        .get("/v1/organizations/acme", &portal.viewer("acme"))
+        .await;
+    assert_eq!(org.status, StatusCode::OK);
+    assert_eq!(
+        (org.body["seats"].as_u64(), org.body["plan_id"].as_str()),
+        (Some(25), Some("pro"))
+    );
+
+    let first = portal.get("/v1/organizations?limit=2", &admin).await;
+    assert_eq!(first.body["items"].as_array().unwrap().len(), 2);
+    let next = first.body["next"].as_str().expect("a second page");
+    let second = portal
+        .get(&format!("/v1/organizations?limit=2&after={next}"), &admin)
+        .await;
+    let ids: Vec<_> = second.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!("initech")]);
+    assert_eq!(second.body["next"], Value::Null);
+
+    let plans = portal.get("/v1/plans", &admin).await;
+    assert_eq!(plans.body["items"][0]["id"], "pro");
+}
+
+#[tokio::test]
+async fn one_tenant_cannot_read_or_change_another_tenants_data() {
+    let portal = Portal::new();
+    let (a, b) = (portal.admin("tenant-a"), portal.admin("tenant-b"));
+    portal
+        .put("/v1/plans/pro", &a, json!({"name": "A's plan"}))
+        .await;
+    portal
+        .put(
+            "/v1/organizations/acme",
+            &a,
+            json!({"name": "A's customer", "plan_id": "pro", "seats": 10}),
+        )
+        .await;
+    portal
+        .seed_connection("tenant-a", Provider::Autotask, "tenant-a-secret")
+        .await;
+
+    portal
+        .get("/v1/plans/pro", &b)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    portal
+        .get("/v1/organizations/acme", &b)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    assert_eq!(
+        portal.get("/v1/organizations", &b).await.body["items"],
+        json!([])
+    );
+    assert_eq!(portal.get("/v1/plans", &b).await.body["items"], json!([]));
+    assert_eq!(
+        card(&portal.get("/v1/integrations", &b).await, "autotask")["status"],
+        "not_connected"
+    );
+
+    // B's plan "pro" does not exist, so B cannot hang an organization on A's plan.
+    let reply = portal
+        .put(
+            "/v1/organizations/acme",
+            &b,
+            json!({"name": "B's", "plan_id": "pro", "seats": 1}),
+        )
+        .await;
+    assert_eq!(reply.field_errors(), ["plan_id"]);
+
+    // B writing the same ids and revoking the same provider leaves A untouched.
+    portal
+        .put("/v1/plans/pro", &b, json!({"name": "B's plan"}))
+        .await;
+    portal
+        .put(
+            "/v1/organizations/acme",
+            &b,
+            json!({"name": "B's customer", "seats": 99}),
+        )
+        .await;
+    assert_eq!(
+        portal.delete("/v1/integrations/autotask", &b).await.status,
+        StatusCode::NO_CONTENT
+    );
+
+    assert_eq!(
+        portal.get("/v1/plans/pro", &a).await.body["name"],
+        "A's plan"
+    );
+    assert_eq!(
+        portal.get("/v1/organizations/acme", &a).await.body["seats"],
+        10
+    );
+    let a_card = portal.get("/v1/integrations", &a).await;
+    assert_eq!(card(&a_card, "autotask")["status"], "connected");
+    assert_eq!(card(&a_card, "autotask")["org_mappings"], 1);
+    assert_eq!(
+        portal
+            .secret_of("tenant-a", Provider::Autotask)
+            .await
+            .as_deref(),
+        Some("tenant-a-secret")
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_problems_and_store_nothing() {
+    let portal = Portal::new();
+    let admin = portal.admin("acme");
+    let path = "/v1/organizations/acme";
+    let json_ct = Some("application/json");
+    let send = |method, token: Option<String>, ct: Option<&'static str>, body: Vec<u8>| {
+        let portal = &portal;
+        async move { portal.raw(method, path, token.as_deref(), ct, body).await }
+    };
+
+    let malformed = send(
+        Method::PUT,
+        Some(admin.clone()),
+        json_ct,
+        b"{\"name\": ".to_vec(),
+    )
+    .await;
+    malformed.problem(StatusCode::BAD_REQUEST);
+
+    let unknown = send(
+        Method::PUT,
+        Some(admin.clone()),
+        json_ct,
+        br#"{"name":"Acme","seats":3,"tenant_id":"other"}"#.to_vec(),
+    )
+    .await;
+    unknown.problem(StatusCode::BAD_REQUEST);
+    assert_eq!(unknown.field_errors(), ["tenant_id"]);
+
+    let wrong_type = send(
+        Method::PUT,
+        Some(admin.clone()),
+        json_ct,
+        br#"{"name":"Acme","seats":-1}"#.to_vec(),
+    )
+    .await;
+    wrong_type.problem(StatusCode::BAD_REQUEST);
+    assert_eq!(wrong_type.field_errors(), ["seats"]);
+
+    let missing = send(
+        Method::PUT,
+        Some(admin.clone()),
+        json_ct,
+        br#"{"name":"Acme"}"#.to_vec(),
+    )
+    .await;
+    missing.problem(StatusCode::BAD_REQUEST);
+
+    let invalid = send(
+        Method::PUT,
+        Some(admin.clone()),
+        json_ct,
+        br#"{"name":"  ","seats":2000000}"#.to_vec(),
+    )
+    .await;
+    invalid.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(invalid.field_errors(), ["name", "seats"]);
+
+    let no_token = send(
+        Method::PUT,
+        None,
+        json_ct,
+        br#"{"name":"Acme","seats":3}"#.to_vec(),
+    )
+    .await;
+    no_token.problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(no_token.headers[header::WWW_AUTHENTICATE], "Bearer");
+
+    let forged = send(
+        Method::PUT,
+        Some(format!("{admin}x")),
+        json_ct,
+        br#"{"name":"Acme","seats":3}"#.to_vec(),
+    )
+    .await;
+    forged.problem(StatusCode::UNAUTHORIZED);
+
+    let other_key = Runner::open(tempfile::tempdir().unwrap().path(), Settings::default())
+        .unwrap()
+        .tokens
+        .mint("acme", "admin");
+    send(
+        Method::PUT,
+        Some(other_key),
+        json_ct,
+        br#"{"name":"Acme","seats":3}"#.to_vec(),
+    )
+    .await
+    .problem(StatusCode::UNAUTHORIZED);
+
+    let viewer = send(
+        Method::PUT,
+        Some(portal.viewer("acme")),
+        json_ct,
+        br#"{"name":"Acme","seats":3}"#.to_vec(),
+    )
+    .await;
+    viewer.problem(StatusCode::FORBIDDEN);
+
+    let mut big = br#"{"name":""#.to_vec();
+    big.extend(std::iter::repeat_n(b'a', 70 * 1024));
+    big.extend(br#"","seats":1}"#);
+    send(Method::PUT, Some(admin.clone()), json_ct, big)
+        .await
+        .problem(StatusCode::PAYLOAD_TOO_LARGE);
+
+    send(
+        Method::PUT,
+        Some(admin.clone()),
+        Some("text/plain"),
+        br#"{"name":"Acme","seats":3}"#.to_vec(),
+    )
+    .await
+    .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    send(
+        Method::PUT,
+        Some(admin.clone()),
+        json_ct,
+        br#"{"name":"Acme","seats":3} trailing"#.to_vec(),
+    )
+    .await
+    .problem(StatusCode::BAD_REQUEST);
+
+    // Nothing above was stored.
+    portal
+        .get(path, &admin)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    assert_eq!(
+        portal.get("/v1/organizations", &admin).await.body["items"],
+        json!([])
+    );
+
+    let not_allowed = send(Method::POST, Some(admin.clone()), json_ct, b"{}".to_vec()).await;
+    not_allowed.problem(StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(not_allowed.headers[header::ALLOW], "GET, PUT");
+
+    portal
+        .get("/v1/nowhere", &admin)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    let bad_id = portal.get("/v1/organizations/a%23b", &admin).await;
+    bad_id.problem(StatusCode::BAD_REQUEST);
+    assert_eq!(bad_id.field_errors(), ["org_id"]);
+    let bad_provider = portal
+        .get("/v1/integrations/connectwise/configuration", &admin)
+        .await;
+    assert_eq!(bad_provider.field_errors(), ["provider"]);
+    let bad_limit = portal.get("/v1/organizations?limit=0", &admin).await;
+    assert_eq!(bad_limit.field_errors(), ["limit"]);
+    let bad_query = portal.get("/v1/organizations?tenant=other", &admin).await;
+    assert_eq!(bad_query.field_errors(), ["tenant"]);
+    let bad_cursor = portal.get("/v1/organizations?after=!!", &admin).await;
+    assert_eq!(bad_cursor.field_errors(), ["after"]);
+}
+
+#[tokio::test]
+async fn provider_routes_without_their_vendor_work_answer_501() {
+    let portal = Portal::new();
+    let admin = portal.admin("acme");
+    let reply = portal
+        .raw(
+            Method::POST,
+            "/v1/integrations/halopsa/connect",
+            Some(&admin),
+            Some("application/json"),
+            b"{}".to_vec(),
+        )
+        .await;
+    let body = reply.problem(StatusCode::NOT_IMPLEMENTED);
+    assert!(
+        body["detail"].as_str().unwrap().contains("HaloPSA"),
+        "{body}"
+    );
+    // Access rules still apply first.
+    portal
+        .raw(
+            Method::POST,
+            "/v1/integrations/halopsa/connect",
+            Some(&portal.viewer("acme")),
+            None,
+            vec![],
+        )
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    // The OAuth callback is public.
+    portal
+        .raw(
+            Method::GET,
+            "/v1/oauth/ninjaone/callback?code=x&state=y",
+            None,
+            None,
+            vec![],
+        )
+        .await
+        .problem(StatusCode::NOT_IMPLEMENTED);
+}
+
+#[tokio::test]
+async fn revoke_forgets_everything_and_is_idempotent() {
+    let portal = Portal::new();
+    let admin = portal.admin("acme");
+    portal
+        .seed_connection("acme", Provider::Autotask, "autotask-secret")
+        .await;
+    let before = portal.get("/v1/integrations", &admin).await;
+    let c = card(&before, "autotask");
+    assert_eq!(
+        (
+            c["status"].as_str(),
+            c["configured"].as_bool(),
+            c["org_mappings"].as_u64()
+        ),
+        (Some("connected"), Some(true), Some(1))
+    );
+    assert!(!before.body.to_string().contains("autotask-secret"));
+
+    portal
+        .delete("/v1/integrations/autotask", &portal.viewer("acme"))
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    assert_eq!(
+        portal
+            .delete("/v1/integrations/autotask", &admin)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let after = portal.get("/v1/integrations", &admin).await;
+    let c = card(&after, "autotask");
+    assert_eq!(
+        (
+            c["status"].as_str(),
+            c["configured"].as_bool(),
+            c["org_mappings"].as_u64()
+        ),
+        (Some("not_connected"), Some(false), Some(0))
+    );
+    assert_eq!(portal.secret_of("acme", Provider::Autotask).await, None);
+    let t = TenantId::new("acme").unwrap();
+    let store = &portal.runner.app.store;
+    assert!(
+        store
+            .get_configuration(&t, Provider::Autotask)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .list_org_mappings(&t, Provider::Autotask)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        portal
+            .delete("/v1/integrations/autotask", &admin)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_is_served_and_names_every_route() {
+    let portal = Portal::new();
+    let reply = portal
+        .raw(Method::GET, "/v1/openapi.json", None, None, vec![])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["openapi"], "3.1.0");
+    let doc = openapi_document();
+    for route in ROUTES {
+        let method = route.method.as_str().to_ascii_lowercase();
+        assert!(
+            doc["paths"][route.path][&method].is_object(),
+            "infra/openapi.yaml lacks {} {}",
+            route.method,
+            route.path
+        );
+    }
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|ops| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| *k != "parameters")
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        documented,
+        ROUTES.len(),
+        "the document lists no route the API lacks"
+    );
+}

@@ -1,0 +1,125 @@
+//! API Gateway HTTP API (v2) events, as recorded JSON, through the handler each function binary
+//! runs (`shared::lambda::handle`), over DynamoDB and Secrets Manager on moto.
+
+use http::StatusCode;
+use integration_tests::Backend;
+use lambda_http::Body;
+use serde_json::Value;
+use shared::api::{App, Function, Scope};
+
+fn fixture(name: &str) -> lambda_http::Request {
+    let path = format!(
+        "{}/fixtures/apigw-v2/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    body: Value,
+}
+
+async fn invoke(app: &App, function: Function, name: &str) -> Answer {
+    let response = shared::lambda::handle(app, Scope::Only(function), fixture(name)).await;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = match response.body() {
+        Body::Empty => Value::Null,
+        Body::Text(text) => serde_json::from_str(text).expect("JSON body"),
+        Body::Binary(bytes) => serde_json::from_slice(bytes).expect("JSON body"),
+        _ => Value::Null,
+    };
+    Answer {
+        status,
+        content_type,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn each_function_answers_its_routes_from_real_events() {
+    let backend = Backend::dynamodb().await;
+    let app = backend.app();
+
+    let list = invoke(&app, Function::Configure, "configure-list-integrations").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert_eq!(list.body["integrations"].as_array().unwrap().len(), 3);
+
+    let doc = invoke(&app, Function::Configure, "configure-openapi").await;
+    assert_eq!(
+        (doc.status, doc.body["openapi"].as_str()),
+        (StatusCode::OK, Some("3.1.0"))
+    );
+
+    let plan = invoke(&app, Function::Map, "map-put-plan").await;
+    assert_eq!(plan.status, StatusCode::CREATED, "{}", plan.body);
+    let org = invoke(&app, Function::Map, "map-put-organization-base64").await;
+    assert_eq!(org.status, StatusCode::CREATED, "{}", org.body);
+    assert_eq!(org.body["seats"], 25);
+    let orgs = invoke(&app, Function::Map, "map-list-organizations").await;
+    assert_eq!(orgs.body["items"][0]["id"], "acme-dental");
+
+    let revoke = invoke(&app, Function::Revoke, "revoke-autotask").await;
+    assert_eq!(revoke.status, StatusCode::NO_CONTENT);
+    assert_eq!(revoke.body, Value::Null);
+
+    for (function, name) in [
+        (Function::Connect, "connect-halopsa"),
+        (Function::OauthCallback, "oauth-callback-ninjaone"),
+        (Function::Sync, "sync-start"),
+    ] {
+        let answer = invoke(&app, function, name).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::NOT_IMPLEMENTED,
+            "{name}: {}",
+            answer.body
+        );
+        assert_eq!(answer.content_type, "application/problem+json");
+    }
+}
+
+#[tokio::test]
+async fn claims_come_only_from_the_authorizer() {
+    let backend = Backend::dynamodb().await;
+    let app = backend.app();
+
+    let viewer = invoke(&app, Function::Map, "map-put-plan-viewer").await;
+    assert_eq!(viewer.status, StatusCode::FORBIDDEN);
+    assert_eq!(viewer.content_type, "application/problem+json");
+
+    // A route deployed without the authorizer carries a bearer header but no verified claims.
+    let unverified = invoke(&app, Function::Configure, "configure-no-authorizer").await;
+    assert_eq!(unverified.status, StatusCode::UNAUTHORIZED);
+
+    // The viewer's refused write stored nothing.
+    let plans = backend
+        .store
+        .list_plans(&shared::domain::TenantId::new("acme").unwrap(), None, 10)
+        .await
+        .unwrap();
+    assert!(plans.items.is_empty());
+}
+
+#[tokio::test]
+async fn a_function_does_not_serve_another_functions_routes() {
+    let backend = Backend::dynamodb().await;
+    let app = backend.app();
+    for (function, name) in [
+        (Function::Connect, "map-put-plan"),
+        (Function::Map, "revoke-autotask"),
+        (Function::Revoke, "configure-list-integrations"),
+        (Function::Configure, "oauth-callback-ninjaone"),
+    ] {
+        let answer = invoke(&app, function, name).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{function:?} {name}");
+    }
+}

@@ -1,0 +1,103 @@
+//! A partner secret written through `Secrets` never shows up in a log line, an error, a
+//! response or `Debug` output, on either back end.
+
+use integration_tests::{Backend, LogCapture};
+use secrecy::SecretString;
+use shared::{
+    api::{Scope, handle},
+    domain::{Connection, ConnectionStatus, NinjaRegion, Provider, TenantId, VendorInstance},
+    ports::{Expect, SecretError, SecretName},
+};
+
+const SECRET: &str = "S3cr3t-Value-That-Must-Never-Leak-8c1f";
+
+async fn exercise(backend: Backend) {
+    let logs = LogCapture::default();
+    let _guard = logs.start();
+    let app = backend.app();
+    let tenant = TenantId::new("acme").unwrap();
+    let name = SecretName::for_connection(&backend.prefix, &tenant, Provider::Ninjaone);
+    let value = SecretString::from(SECRET);
+    let mut seen = Vec::new();
+
+    seen.push(format!("{value:?}"));
+    backend.secrets.put(&name, &value).await.unwrap();
+    let read = backend.secrets.get(&name).await.unwrap().unwrap();
+    seen.push(format!("{read:?}"));
+    let now = app.clock.now();
+    backend
+        .store
+        .put_connection(
+            &tenant,
+            &Connection {
+                status: ConnectionStatus::Connected,
+                instance: VendorInstance::Ninjaone {
+                    region: NinjaRegion::Us,
+                },
+                secret_name: name.to_string(),
+                connected_at: now,
+                updated_at: now,
+                last_error: None,
+                version: 0,
+            },
+            Expect::Absent,
+        )
+        .await
+        .unwrap();
+
+    let claims = [("tenant_id", "acme"), ("role", "admin")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    for (method, path, body) in [
+        ("GET", "/v1/integrations", ""),
+        ("PUT", "/v1/plans/pro", r#"{"name": 7}"#),
+        ("POST", "/v1/integrations/ninjaone/connect", "{}"),
+        ("DELETE", "/v1/integrations/ninjaone", ""),
+        ("GET", "/v1/integrations", ""),
+    ] {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(bytes::Bytes::from(body))
+            .unwrap();
+        let response = handle(&app, Scope::All, req, Some(&claims)).await;
+        seen.push(format!("{response:?}"));
+        seen.push(String::from_utf8_lossy(response.body()).into_owned());
+    }
+    assert!(
+        backend.secrets.get(&name).await.unwrap().is_none(),
+        "revoke deleted it"
+    );
+
+    // Errors name the secret, never its value.
+    let err = SecretError::Corrupt {
+        name: name.to_string(),
+        reason: "test".into(),
+    };
+    seen.push(format!("{err} {err:?}"));
+
+    seen.push(logs.text());
+    assert!(
+        logs.text().contains("connection revoked"),
+        "logs were captured"
+    );
+    for text in &seen {
+        assert!(
+            !text.contains(SECRET),
+            "{} leaked the secret: {text}",
+            backend.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_back_end_never_leaks_secrets() {
+    exercise(Backend::sqlite()).await;
+}
+
+#[tokio::test]
+async fn aws_back_end_never_leaks_secrets() {
+    exercise(Backend::dynamodb().await).await;
+}
