@@ -3,25 +3,69 @@
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use secrecy::SecretString;
 
 use crate::{
-    api::App,
+    app::App,
     config::{ConfigError, Settings},
-    ports::SystemClock,
+    ports::{SecretName, Secrets, SystemClock},
+    providers::{self, autotask::IntegrationCode},
     store::{TableStore, dynamodb::DynamoTable, secrets_manager::SecretsManager},
 };
 
 /// Builds the [`App`] over DynamoDB and Secrets Manager from an SDK configuration.
-pub fn app(sdk: &SdkConfig, table_name: &str, settings: Settings) -> App {
+/// `autotask_code` says where our Autotask integration code comes from.
+pub fn app(
+    sdk: &SdkConfig,
+    table_name: &str,
+    settings: Settings,
+    autotask_code: AutotaskCodeSource,
+) -> Result<App, ConfigError> {
     let clock = Arc::new(SystemClock);
     let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), table_name);
-    App {
+    let secrets: Arc<dyn Secrets> = Arc::new(SecretsManager::new(
+        aws_sdk_secretsmanager::Client::new(sdk),
+    ));
+    let code = match autotask_code {
+        AutotaskCodeSource::Value(v) => IntegrationCode::Value(v),
+        AutotaskCodeSource::Secret(name) => IntegrationCode::Secret {
+            name: SecretName::from_stored(name),
+            secrets: secrets.clone(),
+        },
+        AutotaskCodeSource::Missing => IntegrationCode::Missing,
+    };
+    Ok(App {
         store: Arc::new(TableStore::new(table, clock.clone())),
-        secrets: Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(
-            sdk,
-        ))),
+        integrations: providers::integrations(&settings, code)?,
+        secrets,
         clock,
         settings: Arc::new(settings),
+        queue: None,
+    })
+}
+
+/// Where the Autotask integration code comes from on AWS.
+pub enum AutotaskCodeSource {
+    /// `AUTOTASK_INTEGRATION_CODE_SECRET`: a Secrets Manager secret name, read on first use.
+    Secret(String),
+    /// `AUTOTASK_INTEGRATION_CODE`: the value itself (development accounts).
+    Value(SecretString),
+    /// Neither: Autotask connects are refused with a clear error.
+    Missing,
+}
+
+impl AutotaskCodeSource {
+    /// Reads the source from the environment.
+    pub fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        match (
+            var("AUTOTASK_INTEGRATION_CODE_SECRET"),
+            var("AUTOTASK_INTEGRATION_CODE"),
+        ) {
+            (Some(name), _) => AutotaskCodeSource::Secret(name),
+            (None, Some(value)) => AutotaskCodeSource::Value(SecretString::from(value)),
+            (None, None) => AutotaskCodeSource::Missing,
+        }
     }
 }
 
@@ -33,5 +77,5 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
     })?;
     let settings = Settings::from_env()?;
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    Ok(app(&sdk, &table_name, settings))
+    app(&sdk, &table_name, settings, AutotaskCodeSource::from_env())
 }

@@ -43,6 +43,13 @@ pub struct VendorSettings {
     /// Allow `http://` and loopback vendor hosts. `ALLOW_LOOPBACK_VENDORS=1`; only the local
     /// runner's sandbox mode sets it.
     pub allow_loopback: bool,
+    /// Calls per hour one Autotask connection may make. `AUTOTASK_HOURLY_BUDGET`, default
+    /// 5000: half the database's 10,000, the rest is the partner's other tools'.
+    pub autotask_hourly_budget: u32,
+    /// Concurrent calls per Autotask endpoint per connection. `AUTOTASK_CONCURRENCY`, 1 to 3.
+    pub autotask_concurrency: usize,
+    /// Timeout of one vendor request, seconds. `VENDOR_TIMEOUT_SECS`, default 30.
+    pub timeout_secs: u64,
 }
 
 impl Default for VendorSettings {
@@ -51,6 +58,9 @@ impl Default for VendorSettings {
             autotask_zone_lookup_url: "https://webservices.autotask.net/ATServicesRest/".into(),
             ninjaone_base_url: None,
             allow_loopback: false,
+            autotask_hourly_budget: 5000,
+            autotask_concurrency: 3,
+            timeout_secs: 30,
         }
     }
 }
@@ -107,6 +117,27 @@ impl Settings {
                 });
             }
         };
+        let number =
+            |var: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| match lookup(
+                var,
+            )
+            .filter(|v| !v.trim().is_empty())
+            {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| ConfigError {
+                        var,
+                        problem: format!(
+                            "expected a number from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    }),
+            };
         let vendors = VendorSettings {
             autotask_zone_lookup_url: get(
                 "AUTOTASK_ZONE_LOOKUP_URL",
@@ -114,6 +145,9 @@ impl Settings {
             ),
             ninjaone_base_url: lookup("NINJAONE_BASE_URL").filter(|v| !v.is_empty()),
             allow_loopback,
+            autotask_hourly_budget: number("AUTOTASK_HOURLY_BUDGET", 5000, 1..=10_000)? as u32,
+            autotask_concurrency: number("AUTOTASK_CONCURRENCY", 3, 1..=3)? as usize,
+            timeout_secs: number("VENDOR_TIMEOUT_SECS", 30, 1..=300)?,
         };
         check_vendor_url(
             "AUTOTASK_ZONE_LOOKUP_URL",

@@ -6,10 +6,13 @@
 //! on a developer's machine).
 
 pub mod api;
+pub mod app;
 pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod jobs;
 pub mod lambda;
 pub mod ports;
+pub mod providers;
 pub mod store;
 pub mod telemetry;

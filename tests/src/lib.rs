@@ -1,5 +1,7 @@
 //! Test support: the two storage back ends made fresh for each test, a clock tests can move,
-//! the moto connection, and log capture.
+//! the moto connection, log capture, and the portal's view of the API.
+
+pub mod portal;
 
 use std::{
     io,
@@ -12,6 +14,7 @@ use shared::{
     api::App,
     config::Settings,
     ports::{Clock, Secrets, Store},
+    providers::autotask::IntegrationCode,
     store::{
         TableStore, dynamodb::DynamoTable, local_secrets::LocalSecrets,
         secrets_manager::SecretsManager, sqlite::SqliteTable,
@@ -107,13 +110,18 @@ impl Backend {
         }
     }
 
-    /// An [`App`] over this back end.
+    /// An [`App`] over this back end, with the integrations the functions build (no Autotask
+    /// integration code: connects are refused) and no queue (runs execute in the request).
     pub fn app(&self) -> App {
+        let settings = Settings::with_prefix(self.prefix.clone());
         App {
             store: self.store.clone(),
             secrets: self.secrets.clone(),
             clock: self.clock.clone(),
-            settings: Arc::new(Settings::with_prefix(self.prefix.clone())),
+            integrations: shared::providers::integrations(&settings, IntegrationCode::Missing)
+                .expect("default settings are valid"),
+            settings: Arc::new(settings),
+            queue: None,
         }
     }
 }

@@ -1,218 +1,16 @@
 //! The HTTP API as the portal calls it, through the local runner's router: auth, tenant
 //! isolation, bad input, and what exists before the provider work lands.
 
-use axum::{Router, body::Body};
-use http::{HeaderMap, Method, Request, StatusCode, header};
+use http::{Method, StatusCode, header};
+use integration_tests::portal::{Portal, Reply};
 use local::Runner;
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use shared::{
     api::{ROUTES, openapi_document},
     config::Settings,
-    domain::{
-        AutotaskSettings, Connection, ConnectionStatus, OrgId, OrgMapping, OrgTarget, Provider,
-        ProviderSettings, TenantId, VendorInstance,
-    },
-    ports::{Expect, SecretName},
+    domain::{Provider, TenantId},
+    providers::autotask::IntegrationCode,
 };
-use tempfile::TempDir;
-use tower::ServiceExt;
-
-struct Portal {
-    runner: Runner,
-    router: Router,
-    _dir: TempDir,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Reply {
-    fn content_type(&self) -> &str {
-        self.headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-
-    /// Asserts a problem response with `status`, and returns its body.
-    fn problem(&self, status: StatusCode) -> &Value {
-        assert_eq!(self.status, status, "body: {}", self.body);
-        assert_eq!(self.content_type(), "application/problem+json");
-        assert_eq!(self.body["status"], status.as_u16());
-        assert!(
-            self.body["type"]
-                .as_str()
-                .unwrap()
-                .starts_with("/problems/")
-        );
-        assert!(!self.body["detail"].as_str().unwrap().is_empty());
-        &self.body
-    }
-
-    fn field_errors(&self) -> Vec<String> {
-        self.body["errors"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|e| e["field"].as_str().unwrap().to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl Portal {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let runner = Runner::open(dir.path(), Settings::default()).unwrap();
-        Self {
-            router: runner.clone().router(),
-            runner,
-            _dir: dir,
-        }
-    }
-
-    fn admin(&self, tenant: &str) -> String {
-        self.runner.tokens.mint(tenant, "admin")
-    }
-
-    fn viewer(&self, tenant: &str) -> String {
-        self.runner.tokens.mint(tenant, "viewer")
-    }
-
-    async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        content_type: Option<&str>,
-        body: Vec<u8>,
-    ) -> Reply {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(token) = token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        if let Some(ct) = content_type {
-            req = req.header(header::CONTENT_TYPE, ct);
-        }
-        let response = self
-            .router
-            .clone()
-            .oneshot(req.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("every response body is JSON")
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Reply {
-        self.raw(Method::GET, path, Some(token), None, vec![]).await
-    }
-
-    async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.raw(
-            Method::PUT,
-            path,
-            Some(token),
-            Some("application/json"),
-            body.to_string().into_bytes(),
-        )
-        .await
-    }
-
-    async fn delete(&self, path: &str, token: &str) -> Reply {
-        self.raw(Method::DELETE, path, Some(token), None, vec![])
-            .await
-    }
-
-    /// Stores a connection the way a provider's connect will, for revoke and card tests.
-    async fn seed_connection(&self, tenant: &str, provider: Provider, secret: &str) {
-        let app = &self.runner.app;
-        let t = TenantId::new(tenant).unwrap();
-        let name = SecretName::for_connection(&app.settings.secrets_prefix, &t, provider);
-        app.secrets
-            .put(&name, &SecretString::from(secret.to_owned()))
-            .await
-            .unwrap();
-        let now = app.clock.now();
-        let connection = Connection {
-            status: ConnectionStatus::Connected,
-            instance: VendorInstance::Autotask {
-                zone_url: "https://webservices5.autotask.net/ATServicesRest/".into(),
-                web_url: "https://ww5.autotask.net/".into(),
-                database_id: 1,
-            },
-            secret_name: name.to_string(),
-            connected_at: now,
-            updated_at: now,
-            last_error: None,
-            version: 0,
-        };
-        app.store
-            .put_connection(&t, &connection, Expect::Absent)
-            .await
-            .unwrap();
-        app.store
-            .put_configuration(
-                &t,
-                &ProviderSettings::Autotask(AutotaskSettings {
-                    sync_seat_quantity: true,
-                    ..Default::default()
-                }),
-                Expect::Absent,
-            )
-            .await
-            .unwrap();
-        app.store
-            .put_org_mapping(
-                &t,
-                &OrgMapping {
-                    org_id: OrgId::new("acme").unwrap(),
-                    target: OrgTarget::Autotask {
-                        company_id: 1,
-                        contract_id: 2,
-                        contract_service_id: 3,
-                    },
-                    updated_at: now,
-                    version: 0,
-                },
-                Expect::Absent,
-            )
-            .await
-            .unwrap();
-    }
-
-    async fn secret_of(&self, tenant: &str, provider: Provider) -> Option<String> {
-        let app = &self.runner.app;
-        let name = SecretName::for_connection(
-            &app.settings.secrets_prefix,
-            &TenantId::new(tenant).unwrap(),
-            provider,
-        );
-        app.secrets
-            .get(&name)
-            .await
-            .unwrap()
-            .map(|s| s.expose_secret().to_owned())
-    }
-}
 
 fn card<'a>(reply: &'a Reply, provider: &str) -> &'a Value {
     reply.body["integrations"]
@@ -454,10 +252,14 @@ async fn bad_requests_get_problems_and_store_nothing() {
     .await;
     forged.problem(StatusCode::UNAUTHORIZED);
 
-    let other_key = Runner::open(tempfile::tempdir().unwrap().path(), Settings::default())
-        .unwrap()
-        .tokens
-        .mint("acme", "admin");
+    let other_key = Runner::open(
+        tempfile::tempdir().unwrap().path(),
+        Settings::default(),
+        IntegrationCode::Missing,
+    )
+    .unwrap()
+    .tokens
+    .mint("acme", "admin");
     send(
         Method::PUT,
         Some(other_key),

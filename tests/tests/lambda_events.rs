@@ -71,20 +71,25 @@ async fn each_function_answers_its_routes_from_real_events() {
     assert_eq!(revoke.status, StatusCode::NO_CONTENT);
     assert_eq!(revoke.body, Value::Null);
 
-    for (function, name) in [
-        (Function::Connect, "connect-halopsa"),
-        (Function::OauthCallback, "oauth-callback-ninjaone"),
-        (Function::Sync, "sync-start"),
+    for (function, name, status) in [
+        (
+            Function::Connect,
+            "connect-halopsa",
+            StatusCode::NOT_IMPLEMENTED,
+        ),
+        (
+            Function::OauthCallback,
+            "oauth-callback-ninjaone",
+            StatusCode::NOT_IMPLEMENTED,
+        ),
+        (Function::Sync, "sync-start", StatusCode::CONFLICT),
     ] {
         let answer = invoke(&app, function, name).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::NOT_IMPLEMENTED,
-            "{name}: {}",
-            answer.body
-        );
+        assert_eq!(answer.status, status, "{name}: {}", answer.body);
         assert_eq!(answer.content_type, "application/problem+json");
     }
+    let not_connected = invoke(&app, Function::Sync, "sync-start").await;
+    assert_eq!(not_connected.body["detail"], "Autotask is not connected");
 }
 
 #[tokio::test]

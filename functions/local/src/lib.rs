@@ -1,17 +1,20 @@
 //! The local runner: the whole API on one HTTP server, over the embedded store, with tokens it
 //! signs and verifies itself (HS256, key in the data directory).
 
+pub mod queue;
+pub mod sandbox_mode;
 pub mod token;
 
 use std::{os::unix::fs::PermissionsExt, path::Path, sync::Arc};
 
-use axum::{Router, body::Body, extract::State, response::IntoResponse};
+use axum::{Router, body::Body, extract::State, response::IntoResponse, routing::get};
 use bytes::Bytes;
 use http::{Request, Response, header};
 use shared::{
     api::{self, ApiError, App, MAX_BODY_BYTES, Scope},
     config::Settings,
     ports::{Clock, SystemClock},
+    providers::{self, autotask::IntegrationCode},
     store::{TableStore, local_secrets::LocalSecrets, sqlite::SqliteTable},
 };
 
@@ -24,6 +27,8 @@ pub struct Runner {
     pub app: App,
     /// Signs and verifies development tokens.
     pub tokens: Arc<TokenKey>,
+    /// What `GET /sandbox` answers, in sandbox mode.
+    sandbox: Option<Arc<serde_json::Value>>,
 }
 
 /// Failure to set the runner up (data directory, keys, storage).
@@ -33,8 +38,13 @@ pub struct SetupError(pub String);
 
 impl Runner {
     /// Opens (creating if needed) the data directory: `store.db` (items and encrypted
-    /// secrets), `secrets.key` and `token.key` (both mode 0600).
-    pub fn open(data_dir: &Path, settings: Settings) -> Result<Self, SetupError> {
+    /// secrets), `secrets.key` and `token.key` (both mode 0600). Sync runs execute in a task
+    /// of this process, so this needs a Tokio runtime.
+    pub fn open(
+        data_dir: &Path,
+        settings: Settings,
+        autotask_code: IntegrationCode,
+    ) -> Result<Self, SetupError> {
         std::fs::create_dir_all(data_dir)
             .and_then(|()| {
                 // Partner data lives here; the secrets in it are encrypted, the rest is not.
@@ -47,20 +57,46 @@ impl Runner {
         let secrets = LocalSecrets::open(&db, &data_dir.join("secrets.key"))
             .map_err(|e| SetupError(e.to_string()))?;
         let tokens = TokenKey::open(data_dir, &settings.claims)?;
+        let integrations = providers::integrations(&settings, autotask_code)
+            .map_err(|e| SetupError(e.to_string()))?;
+        let (queue, jobs) = queue::channel();
+        let app = App {
+            store: Arc::new(TableStore::new(table, clock.clone())),
+            secrets: Arc::new(secrets),
+            clock,
+            settings: Arc::new(settings),
+            integrations,
+            queue: Some(Arc::new(queue)),
+        };
+        queue::spawn_worker(app.clone(), jobs);
         Ok(Self {
-            app: App {
-                store: Arc::new(TableStore::new(table, clock.clone())),
-                secrets: Arc::new(secrets),
-                clock,
-                settings: Arc::new(settings),
-            },
+            app,
             tokens: Arc::new(tokens),
+            sandbox: None,
         })
     }
 
-    /// The HTTP router serving every route of the API.
+    /// Serves `info` at `GET /sandbox` (sandbox mode only).
+    pub fn with_sandbox_info(mut self, info: serde_json::Value) -> Self {
+        self.sandbox = Some(Arc::new(info));
+        self
+    }
+
+    /// The HTTP router serving every route of the API (and `/sandbox` in sandbox mode).
     pub fn router(self) -> Router {
-        Router::new().fallback(serve).with_state(self)
+        let mut router = Router::new();
+        if let Some(info) = self.sandbox.clone() {
+            router = router.route(
+                "/sandbox",
+                get(move || async move {
+                    Response::builder()
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body(Body::from(info.to_string()))
+                        .expect("valid response")
+                }),
+            );
+        }
+        router.fallback(serve).with_state(self)
     }
 }
 

@@ -3,8 +3,9 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use local::Runner;
-use shared::{config::Settings, telemetry};
+use local::{Runner, sandbox_mode::Sandboxes};
+use secrecy::SecretString;
+use shared::{config::Settings, providers::autotask::IntegrationCode, telemetry};
 
 /// The msp-integrations local runner.
 #[derive(Parser)]
@@ -21,6 +22,13 @@ struct Cli {
         global = true
     )]
     data_dir: PathBuf,
+    /// Serve with sandbox vendors and demo data (the default unless AUTOTASK_INTEGRATION_CODE
+    /// configures a real Autotask).
+    #[arg(long, conflicts_with = "no_sandbox")]
+    sandbox: bool,
+    /// Use the configured vendor URLs and AUTOTASK_INTEGRATION_CODE instead of sandboxes.
+    #[arg(long)]
+    no_sandbox: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -46,9 +54,11 @@ const DEMO_TENANT: &str = "demo";
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let real_vendors = std::env::var("AUTOTASK_INTEGRATION_CODE").is_ok_and(|v| !v.is_empty());
+    let sandbox = cli.sandbox || !(cli.no_sandbox || real_vendors);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Token { tenant, role } => print_token(&cli.data_dir, &tenant, &role),
-        Command::Serve => serve(cli.port, &cli.data_dir).await,
+        Command::Serve => serve(cli.port, &cli.data_dir, sandbox).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,14 +75,30 @@ fn settings() -> Result<Settings, String> {
 
 fn print_token(data_dir: &std::path::Path, tenant: &str, role: &str) -> Result<(), String> {
     shared::domain::TenantId::new(tenant).map_err(|e| e.to_string())?;
-    let runner = Runner::open(data_dir, settings()?).map_err(|e| e.to_string())?;
+    let runner =
+        Runner::open(data_dir, settings()?, IntegrationCode::Missing).map_err(|e| e.to_string())?;
     println!("{}", runner.tokens.mint(tenant, role));
     Ok(())
 }
 
-async fn serve(port: u16, data_dir: &std::path::Path) -> Result<(), String> {
+async fn serve(port: u16, data_dir: &std::path::Path, sandbox: bool) -> Result<(), String> {
     telemetry::init_json();
-    let runner = Runner::open(data_dir, settings()?).map_err(|e| e.to_string())?;
+    let mut settings = settings()?;
+    let (sandboxes, code) = if sandbox {
+        let sandboxes = Sandboxes::start().await;
+        let code = sandboxes.configure(&mut settings);
+        (Some(sandboxes), code)
+    } else {
+        let code = match std::env::var("AUTOTASK_INTEGRATION_CODE") {
+            Ok(v) if !v.is_empty() => IntegrationCode::Value(SecretString::from(v)),
+            _ => IntegrationCode::Missing,
+        };
+        (None, code)
+    };
+    let mut runner = Runner::open(data_dir, settings, code).map_err(|e| e.to_string())?;
+    if let Some(s) = &sandboxes {
+        runner = runner.with_sandbox_info(s.info());
+    }
     let token = runner.tokens.mint(DEMO_TENANT, "admin");
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)
@@ -88,6 +114,13 @@ async fn serve(port: u16, data_dir: &std::path::Path) -> Result<(), String> {
          Other tokens: cargo run -p local -- token --tenant T [--role R]\n",
         dir = data_dir.display(),
     );
+    match &sandboxes {
+        Some(s) => println!(
+            "Sandbox vendors (also at GET http://{addr}/sandbox):\n{}\n",
+            serde_json::to_string_pretty(&s.info()).unwrap_or_default()
+        ),
+        None => println!("Real vendors: sandboxes are off.\n"),
+    }
     axum::serve(listener, runner.router())
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -31,7 +31,7 @@ pub fn json<T: DeserializeOwned>(req: &Request<Bytes>) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let field = if path == "." || path.is_empty() {
-            unknown_field(&inner.to_string()).unwrap_or_else(|| "body".into())
+            field_of_serde_message(&inner.to_string()).unwrap_or_else(|| "body".into())
         } else {
             path
         };
@@ -45,9 +45,12 @@ pub fn json<T: DeserializeOwned>(req: &Request<Bytes>) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// serde names an unknown field only in its message: "unknown field `x`, expected ...".
-fn unknown_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+/// serde names an unknown or missing field only in its message ("unknown field `x`,
+/// expected ...", "missing field `x`").
+pub fn field_of_serde_message(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("missing field `"))?;
     Some(rest.split('`').next()?.to_owned())
 }
 
@@ -55,7 +58,7 @@ fn unknown_field(message: &str) -> Option<String> {
 pub fn query<T: DeserializeOwned>(req: &Request<Bytes>) -> Result<T, ApiError> {
     serde_urlencoded::from_str(req.uri().query().unwrap_or_default()).map_err(|e| {
         let message = e.to_string();
-        let field = unknown_field(&message).unwrap_or_else(|| "query".into());
+        let field = field_of_serde_message(&message).unwrap_or_else(|| "query".into());
         ApiError::bad_field(&field, message)
     })
 }

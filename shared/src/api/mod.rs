@@ -3,41 +3,31 @@
 
 mod auth;
 mod body;
+mod configuration;
+mod connect;
 mod integrations;
+mod mapping;
 mod openapi;
 mod platform;
 mod problem;
 mod revoke;
 mod routes;
+mod sync;
+mod vendor;
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response};
 
 pub use auth::{AuthContext, Claims};
+pub use body::field_of_serde_message;
 pub use openapi::document as openapi_document;
 pub use problem::{ApiError, MAX_BODY_BYTES};
 pub use routes::{Access, Function, Op, ROUTES, Route, Scope};
 
-use crate::{
-    config::Settings,
-    domain::Provider,
-    ports::{Clock, Secrets, Store},
-};
-
-/// What every handler works with; built once per cold start.
-#[derive(Clone)]
-pub struct App {
-    /// Everything stored that is not a secret.
-    pub store: Arc<dyn Store>,
-    /// Partner credentials.
-    pub secrets: Arc<dyn Secrets>,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
-    /// Deployment settings.
-    pub settings: Arc<Settings>,
-}
+pub use crate::app::App;
+use crate::domain::Provider;
 
 /// Answers one request. `claims` are the verified token's claims (`None` when the request
 /// carried no token). Never fails: every error becomes a problem response.
@@ -105,29 +95,25 @@ async fn dispatch(
         Op::GetOrganization => platform::get_organization(app, tenant()?, params).await,
         Op::PutOrganization => platform::put_organization(app, tenant()?, params, req).await,
         Op::Revoke => revoke::revoke(app, tenant()?, provider()?).await,
+        Op::Connect => connect::connect(app, tenant()?, provider()?, req).await,
+        Op::GetConfiguration => configuration::get(app, tenant()?, provider()?).await,
+        Op::PutConfiguration => configuration::put(app, tenant()?, provider()?, req).await,
+        Op::DeleteConfiguration => configuration::delete(app, tenant()?, provider()?).await,
+        Op::Options => configuration::options(app, tenant()?, provider()?, params).await,
+        Op::Catalog => mapping::catalog(app, tenant()?, provider()?, params, req).await,
+        Op::ListPlanMappings => mapping::list_plans(app, tenant()?, provider()?).await,
+        Op::PutPlanMapping => mapping::put_plan(app, tenant()?, provider()?, params, req).await,
+        Op::DeletePlanMapping => mapping::delete_plan(app, tenant()?, provider()?, params).await,
+        Op::ListOrgMappings => mapping::list_orgs(app, tenant()?, provider()?).await,
+        Op::PutOrgMapping => mapping::put_org(app, tenant()?, provider()?, params, req).await,
+        Op::DeleteOrgMapping => mapping::delete_org(app, tenant()?, provider()?, params).await,
+        Op::StartSync => sync::start(app, tenant()?, provider()?, req).await,
+        Op::ListSyncRuns => sync::list(app, tenant()?, provider()?, req).await,
+        Op::GetSyncRun => sync::get(app, tenant()?, provider()?, params).await,
+        Op::RaiseTicket => sync::ticket(app, tenant()?, provider()?, req).await,
         Op::ListAssets => Err(not_yet("Asset import", None)),
-        op => {
-            let provider = provider()?;
-            Err(not_yet(feature_name(op), Some(provider)))
-        }
-    }
-}
-
-/// Partner words for a provider feature whose vendor work has not landed.
-fn feature_name(op: Op) -> &'static str {
-    match op {
-        Op::Connect => "connecting",
-        Op::OauthCallback => "the OAuth callback",
-        Op::GetConfiguration | Op::PutConfiguration | Op::DeleteConfiguration => "configuration",
-        Op::Options => "configuration options",
-        Op::Catalog => "the mapping catalog",
-        Op::ListPlanMappings | Op::PutPlanMapping | Op::DeletePlanMapping => "plan mapping",
-        Op::ListOrgMappings | Op::PutOrgMapping | Op::DeleteOrgMapping | Op::AutoMatch => {
-            "organization mapping"
-        }
-        Op::StartSync | Op::ListSyncRuns | Op::GetSyncRun => "sync",
-        Op::RaiseTicket => "tickets",
-        _ => "this feature",
+        Op::AutoMatch => Err(not_yet("organization auto-match", Some(provider()?))),
+        Op::OauthCallback => Err(not_yet("the OAuth callback", Some(provider()?))),
     }
 }
 

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use crate::{
     domain::FieldError,
-    ports::{SecretError, StoreError},
+    jobs::JobError,
+    ports::{SecretError, StoreError, VendorError},
 };
 
 /// Largest request body we read.
@@ -49,9 +50,12 @@ pub enum ApiError {
     /// Well-formed input that breaks a rule.
     #[error("the request breaks {} rule(s)", .0.len())]
     Validation(Vec<FieldError>),
-    /// A concurrent change won.
+    /// A concurrent change won, or the state does not allow it.
     #[error("{0}")]
     Conflict(String),
+    /// An `If-Match` version is stale.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// The route's work has not landed in this build.
     #[error("{0}")]
     NotImplemented(String),
@@ -61,6 +65,111 @@ pub enum ApiError {
     /// The secret store failed.
     #[error(transparent)]
     Secrets(#[from] SecretError),
+    /// The vendor said no or could not be reached.
+    #[error(transparent)]
+    Vendor(#[from] VendorError),
+    /// A job could not run.
+    #[error(transparent)]
+    Job(#[from] JobError),
+}
+
+/// How an error is shown.
+struct Shape {
+    status: StatusCode,
+    detail: String,
+    errors: Vec<FieldError>,
+    vendor_message: Option<String>,
+    retry_after: Option<u64>,
+}
+
+impl Shape {
+    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+            errors: Vec::new(),
+            vendor_message: None,
+            retry_after: None,
+        }
+    }
+}
+
+fn store_shape(e: &StoreError) -> Shape {
+    match e {
+        StoreError::Conflict(m) => Shape::new(StatusCode::CONFLICT, m.clone()),
+        StoreError::BadCursor => {
+            let mut s = Shape::new(StatusCode::BAD_REQUEST, e.to_string());
+            s.errors.push(FieldError::new(
+                "after",
+                "is not a cursor from this listing",
+            ));
+            s
+        }
+        StoreError::Unavailable(_) => {
+            let mut s = Shape::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage is unavailable right now; try again shortly",
+            );
+            s.retry_after = Some(5);
+            s
+        }
+        StoreError::Corrupt(_) => Shape::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "an internal error occurred; it has been logged",
+        ),
+    }
+}
+
+fn secret_shape(e: &SecretError) -> Shape {
+    match e {
+        SecretError::Unavailable { .. } => {
+            let mut s = Shape::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the secret store is unavailable right now; try again shortly",
+            );
+            s.retry_after = Some(5);
+            s
+        }
+        SecretError::Corrupt { .. } => Shape::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "an internal error occurred; it has been logged",
+        ),
+    }
+}
+
+fn vendor_shape(e: &VendorError) -> Shape {
+    let mut s = match e {
+        VendorError::Invalid { detail, errors, .. } => {
+            let mut s = Shape::new(StatusCode::UNPROCESSABLE_ENTITY, detail.clone());
+            s.errors = errors.clone();
+            s
+        }
+        VendorError::CredentialsRejected { detail, field, .. } => {
+            let mut s = Shape::new(StatusCode::UNPROCESSABLE_ENTITY, detail.clone());
+            s.errors.push(FieldError::new(*field, detail.clone()));
+            s
+        }
+        VendorError::Refused { vendor_message } => Shape::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the vendor refused: {vendor_message}"),
+        ),
+        VendorError::IntegrationRefused { detail, .. } | VendorError::Unreachable { detail } => {
+            Shape::new(StatusCode::BAD_GATEWAY, detail.clone())
+        }
+        VendorError::Throttled {
+            detail,
+            retry_after_secs,
+        } => {
+            let mut s = Shape::new(StatusCode::SERVICE_UNAVAILABLE, detail.clone());
+            s.retry_after = Some(*retry_after_secs);
+            s
+        }
+        VendorError::OutcomeUnknown { detail } => {
+            Shape::new(StatusCode::GATEWAY_TIMEOUT, detail.clone())
+        }
+    };
+    s.vendor_message = e.vendor_message().map(str::to_owned);
+    s
 }
 
 impl ApiError {
@@ -73,89 +182,82 @@ impl ApiError {
         }
     }
 
+    fn shape(&self) -> Shape {
+        match self {
+            ApiError::BadRequest { detail, errors } => {
+                let mut s = Shape::new(StatusCode::BAD_REQUEST, detail.clone());
+                s.errors = errors.clone();
+                s
+            }
+            ApiError::Validation(errors) => {
+                let mut s = Shape::new(StatusCode::UNPROCESSABLE_ENTITY, self.to_string());
+                s.errors = errors.clone();
+                s
+            }
+            ApiError::Store(e) => store_shape(e),
+            ApiError::Secrets(e) => secret_shape(e),
+            ApiError::Vendor(e) => vendor_shape(e),
+            ApiError::Job(e) => match e {
+                JobError::Store(e) => store_shape(e),
+                JobError::Secrets(e) => secret_shape(e),
+                JobError::Vendor(e) => vendor_shape(e),
+                JobError::Invalid(errors) => {
+                    let mut s =
+                        Shape::new(StatusCode::UNPROCESSABLE_ENTITY, "the request is not valid");
+                    s.errors = errors.clone();
+                    s
+                }
+                JobError::NotConnected(_)
+                | JobError::NeedsReconnect(..)
+                | JobError::Precondition(_)
+                | JobError::Busy => Shape::new(StatusCode::CONFLICT, e.to_string()),
+                JobError::Unsupported(_) => Shape::new(StatusCode::NOT_IMPLEMENTED, e.to_string()),
+                JobError::RunNotFound => Shape::new(StatusCode::NOT_FOUND, e.to_string()),
+                JobError::Queue(_) => {
+                    let mut s = Shape::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the run queue is unavailable; try again shortly",
+                    );
+                    s.retry_after = Some(5);
+                    s
+                }
+            },
+            other => Shape::new(
+                match other {
+                    ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+                    ApiError::Forbidden => StatusCode::FORBIDDEN,
+                    ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+                    ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+                    ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                    ApiError::Conflict(_) => StatusCode::CONFLICT,
+                    ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+                    _ => StatusCode::NOT_IMPLEMENTED,
+                },
+                other.to_string(),
+            ),
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::BadRequest { .. } | ApiError::Store(StoreError::BadCursor) => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Conflict(_) | ApiError::Store(StoreError::Conflict(_)) => {
-                StatusCode::CONFLICT
-            }
-            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            ApiError::Store(StoreError::Unavailable(_))
-            | ApiError::Secrets(SecretError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Store(StoreError::Corrupt(_))
-            | ApiError::Secrets(SecretError::Corrupt { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// Short, stable name of the problem type (the last segment of `type`).
-    fn slug(&self) -> &'static str {
-        match self.status() {
-            StatusCode::UNAUTHORIZED => "unauthenticated",
-            StatusCode::FORBIDDEN => "forbidden",
-            StatusCode::NOT_FOUND => "not-found",
-            StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
-            StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
-            StatusCode::BAD_REQUEST => "bad-request",
-            StatusCode::UNPROCESSABLE_ENTITY => "validation",
-            StatusCode::CONFLICT => "conflict",
-            StatusCode::NOT_IMPLEMENTED => "not-implemented",
-            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-            _ => "internal",
-        }
-    }
-
-    /// What the caller is told. Internal failures are logged, not described.
-    fn detail(&self) -> String {
-        match self {
-            ApiError::Store(StoreError::Conflict(m)) => m.clone(),
-            ApiError::Store(StoreError::BadCursor) => self.to_string(),
-            ApiError::Store(_) | ApiError::Secrets(_) => match self.status() {
-                StatusCode::SERVICE_UNAVAILABLE => {
-                    "storage is unavailable right now; try again shortly".into()
-                }
-                _ => "an internal error occurred; it has been logged".into(),
-            },
-            other => other.to_string(),
-        }
-    }
-
-    fn field_errors(&self) -> &[FieldError] {
-        match self {
-            ApiError::BadRequest { errors, .. } | ApiError::Validation(errors) => errors,
-            _ => &[],
-        }
+        self.shape().status
     }
 
     /// The problem+json response.
     pub fn into_response(self) -> Response<Bytes> {
-        let status = self.status();
+        let shape = self.shape();
+        let status = shape.status;
         if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
             tracing::error!(error = %self, status = status.as_u16(), "request failed");
         }
-        let mut errors = self.field_errors().to_vec();
-        if let ApiError::Store(StoreError::BadCursor) = self {
-            errors.push(FieldError::new(
-                "after",
-                "is not a cursor from this listing",
-            ));
-        }
         let body = Problem {
-            r#type: format!("/problems/{}", self.slug()),
+            r#type: format!("/problems/{}", slug(status)),
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
-            detail: self.detail(),
-            errors,
+            detail: shape.detail,
+            errors: shape.errors,
+            vendor_message: shape.vendor_message,
         };
         let mut response = Response::builder()
             .status(status)
@@ -179,14 +281,35 @@ impl ApiError {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        if let Some(secs) = shape.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
 }
 
-/// RFC 9457 body, with field-level `errors`.
+/// Short, stable name of the problem type (the last segment of `type`).
+fn slug(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+        StatusCode::BAD_REQUEST => "bad-request",
+        StatusCode::UNPROCESSABLE_ENTITY => "validation",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PRECONDITION_FAILED => "stale-version",
+        StatusCode::NOT_IMPLEMENTED => "not-implemented",
+        StatusCode::BAD_GATEWAY => "vendor-unavailable",
+        StatusCode::GATEWAY_TIMEOUT => "vendor-timeout",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        _ => "internal",
+    }
+}
+
+/// RFC 9457 body, with field-level `errors` and the vendor's own words.
 #[derive(Serialize)]
 struct Problem {
     r#type: String,
@@ -195,4 +318,6 @@ struct Problem {
     detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<FieldError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vendor_message: Option<String>,
 }

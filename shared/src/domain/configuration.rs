@@ -128,6 +128,15 @@ impl ProviderSettings {
         }
     }
 
+    /// Whether the partner turned on "sync seat quantity".
+    pub fn sync_seats(&self) -> bool {
+        match self {
+            ProviderSettings::Autotask(s) => s.sync_seat_quantity,
+            ProviderSettings::Halopsa(s) => s.sync_seat_quantity,
+            ProviderSettings::Ninjaone(_) => false,
+        }
+    }
+
     /// Whether everything a ticket for a platform alert needs has been chosen.
     pub fn tickets_ready(&self) -> bool {
         match self {

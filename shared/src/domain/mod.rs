@@ -3,8 +3,10 @@
 //!
 //! Nothing here knows about AWS, HTTP clients or Lambda.
 
+mod alert;
 mod configuration;
 mod connection;
+mod credentials;
 mod ids;
 mod mapping;
 mod platform;
@@ -12,13 +14,17 @@ mod provider;
 mod sync_run;
 mod validation;
 
+pub use alert::Alert;
 pub use configuration::{
     AutotaskSettings, Configuration, HaloSettings, NinjaSettings, ProviderSettings,
 };
 pub use connection::{Connection, ConnectionStatus, NinjaRegion, VendorInstance};
+pub use credentials::{AutotaskCredentials, ConnectRequest, HaloCredentials, NinjaCredentials};
 pub use ids::{InvalidId, OrgId, PlanId, TenantId};
 pub use mapping::{OrgMapping, OrgTarget, PlanMapping, PlanTarget};
 pub use platform::{Organization, Plan};
 pub use provider::{Provider, ProviderKind, UnknownProvider};
-pub use sync_run::{ItemError, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger};
+pub use sync_run::{
+    ItemError, SeatIntent, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger, TicketRecord,
+};
 pub use validation::FieldError;

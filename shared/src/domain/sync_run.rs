@@ -125,3 +125,35 @@ pub struct SyncRun {
     #[serde(default)]
     pub version: u64,
 }
+
+/// A seat change about to be sent to the vendor, written before the call so that a retry or the
+/// next run re-reads the vendor instead of sending a delta twice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatIntent {
+    /// The organization.
+    pub org_id: super::OrgId,
+    /// Seats the vendor should end up with.
+    pub wanted: u32,
+    /// Seats the vendor had when the change was planned.
+    pub observed: u32,
+    /// The run that planned it.
+    pub run_id: Ulid,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// The ticket opened for a platform alert's dedupe key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRecord {
+    /// The alert's dedupe key.
+    pub dedupe_key: String,
+    /// The vendor's ticket id.
+    pub ticket_id: i64,
+    /// When it was opened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub opened_at: OffsetDateTime,
+    /// Notes added for repeats.
+    #[serde(default)]
+    pub notes: u32,
+}

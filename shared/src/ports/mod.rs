@@ -3,12 +3,19 @@
 //! Handlers take the narrowest trait they use; [`Store`] bundles the storage ones for wiring.
 
 mod clock;
+mod queue;
 mod secrets;
 mod store;
+mod vendor;
 
 pub use clock::{Clock, SystemClock};
+pub use queue::{QueueError, RunQueue, RunRequest};
 pub use secrets::{SecretError, SecretName, Secrets};
 pub use store::{
-    ConfigurationStore, ConnectionStore, Cursor, Expect, Lease, LeaseStore, MappingStore, Page,
-    PlatformStore, Store, StoreError, SyncRunStore,
+    ConfigurationStore, ConnectionStore, Cursor, Expect, JournalStore, Lease, LeaseStore,
+    MappingStore, Page, PlatformStore, Store, StoreError, SyncRunStore, TicketStore,
+};
+pub use vendor::{
+    CatalogItem, CatalogPage, CatalogQuery, Choice, Configurator, Connected, Connector,
+    Integration, Mapper, SeatSync, Session, TicketDesk, VendorError,
 };

@@ -6,7 +6,7 @@ use ulid::Ulid;
 
 use crate::domain::{
     Configuration, Connection, OrgId, OrgMapping, Organization, Plan, PlanId, PlanMapping,
-    Provider, ProviderSettings, SyncRun, TenantId,
+    Provider, ProviderSettings, SeatIntent, SyncRun, TenantId, TicketRecord,
 };
 
 /// A storage back end failed or refused a conditional write.
@@ -259,9 +259,60 @@ pub trait LeaseStore: Send + Sync {
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
 }
 
+/// Seat changes in flight (the journal), one item per organization.
+#[async_trait]
+pub trait JournalStore: Send + Sync {
+    /// Records an intent before the vendor call.
+    async fn put_intent(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        intent: &SeatIntent,
+    ) -> Result<(), StoreError>;
+    /// Intents still open for `provider` (left by a crash or an unknown outcome).
+    async fn list_intents(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+    ) -> Result<Vec<SeatIntent>, StoreError>;
+    /// Closes an intent once the vendor is known to hold the wanted seats.
+    async fn delete_intent(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        org: &OrgId,
+    ) -> Result<(), StoreError>;
+}
+
+/// Tickets opened for platform alerts, by dedupe key.
+#[async_trait]
+pub trait TicketStore: Send + Sync {
+    /// The ticket opened for `dedupe_key`, if any.
+    async fn get_ticket(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        dedupe_key: &str,
+    ) -> Result<Option<TicketRecord>, StoreError>;
+    /// Records the ticket opened for a dedupe key (replacing a closed one).
+    async fn put_ticket(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        record: &TicketRecord,
+    ) -> Result<(), StoreError>;
+}
+
 /// Every storage capability, for wiring.
 pub trait Store:
-    ConnectionStore + ConfigurationStore + PlatformStore + MappingStore + SyncRunStore + LeaseStore
+    ConnectionStore
+    + ConfigurationStore
+    + PlatformStore
+    + MappingStore
+    + SyncRunStore
+    + LeaseStore
+    + JournalStore
+    + TicketStore
 {
 }
 
@@ -272,5 +323,7 @@ impl<T> Store for T where
         + MappingStore
         + SyncRunStore
         + LeaseStore
+        + JournalStore
+        + TicketStore
 {
 }

@@ -74,6 +74,21 @@ pub fn run_prefix(provider: Provider) -> String {
     format!("RUN#{provider}#")
 }
 
+/// Journal item of a seat change in flight.
+pub fn intent_sk(provider: Provider, org: &OrgId) -> String {
+    format!("JOURNAL#{provider}#{org}")
+}
+
+/// Prefix of a provider's journal.
+pub fn intent_prefix(provider: Provider) -> String {
+    format!("JOURNAL#{provider}#")
+}
+
+/// Ticket opened for an alert's dedupe key (keys never hold `#`: alerts are validated).
+pub fn ticket_sk(provider: Provider, dedupe_key: &str) -> String {
+    format!("TICKET#{provider}#{dedupe_key}")
+}
+
 /// Every sort-key prefix that holds a provider's data, removed on revoke. The connection item is
 /// deleted before these; later features add their prefixes (tickets, imports, journal) here.
 pub fn provider_data_prefixes(provider: Provider) -> Vec<String> {

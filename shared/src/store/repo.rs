@@ -15,11 +15,11 @@ use super::{
 use crate::{
     domain::{
         Configuration, Connection, OrgId, OrgMapping, Organization, Plan, PlanId, PlanMapping,
-        Provider, ProviderSettings, SyncRun, TenantId,
+        Provider, ProviderSettings, SeatIntent, SyncRun, TenantId, TicketRecord,
     },
     ports::{
-        Clock, ConfigurationStore, ConnectionStore, Cursor, Expect, Lease, LeaseStore,
-        MappingStore, Page, PlatformStore, StoreError, SyncRunStore,
+        Clock, ConfigurationStore, ConnectionStore, Cursor, Expect, JournalStore, Lease,
+        LeaseStore, MappingStore, Page, PlatformStore, StoreError, SyncRunStore, TicketStore,
     },
 };
 
@@ -43,6 +43,8 @@ macro_rules! versioned {
 versioned!(Connection, Configuration, PlanMapping, OrgMapping, SyncRun);
 impl Record for Plan {}
 impl Record for Organization {}
+impl Record for SeatIntent {}
+impl Record for TicketRecord {}
 
 /// Where a record goes and what rides along with it.
 struct Placement {
@@ -655,5 +657,73 @@ impl<T: Table> TableStore<T> {
             body: "{}".to_owned(),
         };
         self.table.put(item, condition, self.now()).await
+    }
+}
+
+#[async_trait]
+impl<T: Table> JournalStore for TableStore<T> {
+    async fn put_intent(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        intent: &SeatIntent,
+    ) -> Result<(), StoreError> {
+        let place = Placement::at(
+            keys::tenant_pk(tenant),
+            keys::intent_sk(provider, &intent.org_id),
+        );
+        self.put_record(place, intent, Expect::Any)
+            .await
+            .map(|_| ())
+    }
+
+    async fn list_intents(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+    ) -> Result<Vec<SeatIntent>, StoreError> {
+        self.list_all(&keys::tenant_pk(tenant), &keys::intent_prefix(provider))
+            .await
+    }
+
+    async fn delete_intent(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        org: &OrgId,
+    ) -> Result<(), StoreError> {
+        self.delete_item(&keys::tenant_pk(tenant), &keys::intent_sk(provider, org))
+            .await
+    }
+}
+
+#[async_trait]
+impl<T: Table> TicketStore for TableStore<T> {
+    async fn get_ticket(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        dedupe_key: &str,
+    ) -> Result<Option<TicketRecord>, StoreError> {
+        self.get_record(
+            &keys::tenant_pk(tenant),
+            &keys::ticket_sk(provider, dedupe_key),
+        )
+        .await
+    }
+
+    async fn put_ticket(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        record: &TicketRecord,
+    ) -> Result<(), StoreError> {
+        let place = Placement::at(
+            keys::tenant_pk(tenant),
+            keys::ticket_sk(provider, &record.dedupe_key),
+        );
+        self.put_record(place, record, Expect::Any)
+            .await
+            .map(|_| ())
     }
 }

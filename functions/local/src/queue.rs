@@ -1,0 +1,49 @@
+//! The local stand-in for SQS: runs go to a task in this process.
+
+use async_trait::async_trait;
+use shared::{
+    app::App,
+    jobs::{JobError, runs},
+    ports::{QueueError, RunQueue, RunRequest},
+};
+use tokio::sync::mpsc;
+
+/// Sends runs to the worker task.
+pub struct InProcessQueue {
+    tx: mpsc::UnboundedSender<RunRequest>,
+}
+
+#[async_trait]
+impl RunQueue for InProcessQueue {
+    async fn enqueue(&self, request: &RunRequest) -> Result<(), QueueError> {
+        self.tx
+            .send(request.clone())
+            .map_err(|_| QueueError("the local worker has stopped".into()))
+    }
+}
+
+/// A queue and the receiving end for [`spawn_worker`].
+pub fn channel() -> (InProcessQueue, mpsc::UnboundedReceiver<RunRequest>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (InProcessQueue { tx }, rx)
+}
+
+/// Executes queued runs, each in its own task (the lease keeps one per connection).
+pub fn spawn_worker(app: App, mut rx: mpsc::UnboundedReceiver<RunRequest>) {
+    tokio::spawn(async move {
+        while let Some(request) = rx.recv().await {
+            let app = app.clone();
+            tokio::spawn(async move {
+                match runs::execute(&app, &request).await {
+                    Ok(_) => {}
+                    Err(JobError::Busy) => {
+                        if let Err(e) = runs::fail_busy(&app, &request).await {
+                            tracing::warn!(error = %e, "could not record a skipped run");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, run = %request.run_id, "run failed"),
+                }
+            });
+        }
+    });
+}

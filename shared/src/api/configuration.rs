@@ -1,0 +1,101 @@
+//! The configuration form: live choices, save (checked against them), read, reset.
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use serde::Serialize;
+
+use super::{ApiError, body, routes::Params, vendor};
+use crate::{
+    app::App,
+    domain::{Configuration, Provider, ProviderSettings, TenantId},
+    ports::Choice,
+};
+
+fn with_etag(mut response: Response<Bytes>, config: &Configuration) -> Response<Bytes> {
+    response.headers_mut().insert(
+        header::ETAG,
+        HeaderValue::from_str(&format!("\"{}\"", config.version)).expect("digits are valid"),
+    );
+    response
+}
+
+pub(super) async fn get(
+    app: &App,
+    tenant: &TenantId,
+    provider: Provider,
+) -> Result<Response<Bytes>, ApiError> {
+    vendor::capability(app, provider, "configuration", |i| i.configurator())?;
+    vendor::open(app, tenant, provider).await?;
+    match app.store.get_configuration(tenant, provider).await? {
+        Some(config) => Ok(with_etag(body::respond(StatusCode::OK, &config), &config)),
+        None => Err(ApiError::NotFound(format!(
+            "{} is connected but not configured yet",
+            provider.display_name()
+        ))),
+    }
+}
+
+pub(super) async fn put(
+    app: &App,
+    tenant: &TenantId,
+    provider: Provider,
+    req: &Request<Bytes>,
+) -> Result<Response<Bytes>, ApiError> {
+    let configurator = vendor::capability(app, provider, "configuration", |i| i.configurator())?;
+    let settings = match provider {
+        Provider::Autotask => ProviderSettings::Autotask(body::json(req)?),
+        Provider::Halopsa => ProviderSettings::Halopsa(body::json(req)?),
+        Provider::Ninjaone => ProviderSettings::Ninjaone(body::json(req)?),
+    };
+    settings.validate().map_err(ApiError::Validation)?;
+    let expect = vendor::if_match(req)?;
+    let session = vendor::open(app, tenant, provider).await?;
+    if let Err(e) = configurator.check(&session, &settings).await {
+        return Err(vendor::failed(app, &session, e).await);
+    }
+    let config = app
+        .store
+        .put_configuration(tenant, &settings, expect)
+        .await
+        .map_err(vendor::stale(expect))?;
+    Ok(with_etag(body::respond(StatusCode::OK, &config), &config))
+}
+
+/// "Revoke all ticket mapping" / "Reset Integration Configuration": the connection stays.
+pub(super) async fn delete(
+    app: &App,
+    tenant: &TenantId,
+    provider: Provider,
+) -> Result<Response<Bytes>, ApiError> {
+    vendor::capability(app, provider, "configuration", |i| i.configurator())?;
+    app.store.delete_configuration(tenant, provider).await?;
+    Ok(body::no_content())
+}
+
+#[derive(Serialize)]
+struct Options {
+    items: Vec<Choice>,
+}
+
+pub(super) async fn options(
+    app: &App,
+    tenant: &TenantId,
+    provider: Provider,
+    params: &Params,
+) -> Result<Response<Bytes>, ApiError> {
+    let configurator =
+        vendor::capability(app, provider, "configuration options", |i| i.configurator())?;
+    let list = params.get("list").unwrap_or_default();
+    if !configurator.lists().contains(&list) {
+        return Err(ApiError::NotFound(format!(
+            "{} has no option list {list:?}; lists: {}",
+            provider.display_name(),
+            configurator.lists().join(", ")
+        )));
+    }
+    let session = vendor::open(app, tenant, provider).await?;
+    match configurator.options(&session, list).await {
+        Ok(items) => Ok(body::respond(StatusCode::OK, &Options { items })),
+        Err(e) => Err(vendor::failed(app, &session, e).await),
+    }
+}

@@ -1,0 +1,57 @@
+//! A platform alert that should become a ticket in the partner's PSA.
+
+use serde::Deserialize;
+
+use super::{FieldError, OrgId};
+
+/// Longest dedupe key we accept; it names a stored item.
+const MAX_DEDUPE_KEY: usize = 200;
+
+/// What the platform raised, as the portal and the "Alert Raised" event send it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alert {
+    /// The organization the alert is about.
+    pub org_id: OrgId,
+    /// Stable key: repeats with the same key while the ticket is open become notes.
+    pub dedupe_key: String,
+    /// Ticket title.
+    pub title: String,
+    /// Ticket description or note text.
+    pub description: String,
+}
+
+impl Alert {
+    /// Checks what the platform sent.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let key = &self.dedupe_key;
+        if key.is_empty()
+            || key.len() > MAX_DEDUPE_KEY
+            || key.chars().any(|c| c == '#' || c.is_control())
+        {
+            errors.push(FieldError::new(
+                "dedupe_key",
+                format!(
+                    "must be 1 to {MAX_DEDUPE_KEY} characters, without '#' or control characters"
+                ),
+            ));
+        }
+        if self.title.trim().is_empty() {
+            errors.push(FieldError::new("title", "must not be empty"));
+        } else if self.title.chars().count() > 255 {
+            errors.push(FieldError::new("title", "must be at most 255 characters"));
+        }
+        if self.description.chars().count() > 8000 {
+            errors.push(FieldError::new(
+                "description",
+                "must be at most 8000 characters",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}

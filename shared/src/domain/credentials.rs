@@ -1,0 +1,52 @@
+//! What a partner types into a provider's Connect form. Secret parts stay wrapped.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Autotask: the API-only user's username (key) and secret. Our integration code is ours.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutotaskCredentials {
+    /// The API user's username, an e-mail-like key.
+    pub username: String,
+    /// The API user's secret.
+    pub secret: SecretString,
+}
+
+/// HaloPSA: site, client credentials and, for hosted instances, the tenant.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaloCredentials {
+    /// `https://partner.halopsa.com`
+    pub site_url: String,
+    /// API application client id.
+    pub client_id: String,
+    /// API application client secret.
+    pub client_secret: SecretString,
+    /// Hosted tenant name.
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+/// NinjaOne: region and the partner's API application.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NinjaCredentials {
+    /// One of the fixed regions.
+    pub region: super::NinjaRegion,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: SecretString,
+}
+
+/// What a Connect form sent, by provider.
+#[derive(Debug)]
+pub enum ConnectRequest {
+    /// Autotask.
+    Autotask(AutotaskCredentials),
+    /// HaloPSA.
+    Halopsa(HaloCredentials),
+    /// NinjaOne.
+    Ninjaone(NinjaCredentials),
+}

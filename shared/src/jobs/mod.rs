@@ -1,0 +1,10 @@
+//! The sync engine: runs under a per-connection lease, seat sync with a journal so no delta is
+//! sent twice, and tickets for platform alerts. Shared by every provider.
+
+mod error;
+pub mod runs;
+pub mod seats;
+pub mod session;
+pub mod tickets;
+
+pub use error::JobError;

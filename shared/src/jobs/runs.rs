@@ -1,0 +1,217 @@
+//! The life of a sync run: queued, running under the connection's lease, finished.
+
+use time::Duration;
+use ulid::Ulid;
+
+use super::{JobError, seats, session};
+use crate::{
+    app::App,
+    domain::{
+        ItemError, OrgId, Provider, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger,
+        TenantId,
+    },
+    ports::{Expect, RunRequest, StoreError},
+};
+
+/// How long a run may hold its connection's lease without finishing.
+pub const LEASE_TTL: Duration = Duration::minutes(15);
+/// How long run records are kept.
+pub const RETENTION: Duration = Duration::days(30);
+
+/// A new queued run.
+pub fn new_run(
+    app: &App,
+    provider: Provider,
+    kinds: Vec<SyncKind>,
+    trigger: SyncTrigger,
+) -> SyncRun {
+    let now = app.clock.now();
+    SyncRun {
+        id: Ulid::new(),
+        provider,
+        kinds,
+        trigger,
+        status: SyncStatus::Queued,
+        counts: SyncCounts::default(),
+        errors: Vec::new(),
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        expires_at: now + RETENTION,
+        version: 0,
+    }
+}
+
+/// Saves progress of a run this worker owns. Fails with a conflict once the run record is
+/// gone (a revoke purged it), which stops the run.
+pub async fn save(app: &App, tenant: &TenantId, run: &mut SyncRun) -> Result<(), StoreError> {
+    *run = app
+        .store
+        .put_run(tenant, run, Expect::Version(run.version))
+        .await?;
+    Ok(())
+}
+
+/// Records a run and hands it to the queue (or, without one, runs it here and now).
+pub async fn start(
+    app: &App,
+    tenant: &TenantId,
+    run: SyncRun,
+    org: Option<OrgId>,
+) -> Result<SyncRun, JobError> {
+    let run = app.store.put_run(tenant, &run, Expect::Absent).await?;
+    let request = RunRequest {
+        tenant: tenant.clone(),
+        provider: run.provider,
+        run_id: run.id,
+        org,
+    };
+    match &app.queue {
+        Some(queue) => {
+            if let Err(e) = queue.enqueue(&request).await {
+                let failed = finish(run, SyncStatus::Failed, Some(e.to_string()), app);
+                app.store.put_run(tenant, &failed, Expect::Any).await?;
+                return Err(e.into());
+            }
+            Ok(run)
+        }
+        None => match execute(app, &request).await {
+            Ok(run) => Ok(run),
+            Err(JobError::Busy) => fail_busy(app, &request).await,
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// Marks a queued run as not run because another held the lease; returns it.
+pub async fn fail_busy(app: &App, request: &RunRequest) -> Result<SyncRun, JobError> {
+    let run = app
+        .store
+        .get_run(&request.tenant, request.provider, request.run_id)
+        .await?
+        .ok_or(JobError::RunNotFound)?;
+    let run = finish(
+        run,
+        SyncStatus::Failed,
+        Some(JobError::Busy.to_string()),
+        app,
+    );
+    Ok(app
+        .store
+        .put_run(&request.tenant, &run, Expect::Any)
+        .await?)
+}
+
+fn finish(mut run: SyncRun, status: SyncStatus, error: Option<String>, app: &App) -> SyncRun {
+    run.status = status;
+    run.finished_at = Some(app.clock.now());
+    if let Some(message) = error {
+        run.errors.push(ItemError {
+            item: "run".into(),
+            message,
+            vendor_message: None,
+        });
+    }
+    run
+}
+
+/// Executes a queued run under the connection's lease. A run already finished is returned as
+/// it is (queues deliver at least once); [`JobError::Busy`] when another run holds the lease.
+pub async fn execute(app: &App, request: &RunRequest) -> Result<SyncRun, JobError> {
+    let (tenant, provider) = (&request.tenant, request.provider);
+    let run = app
+        .store
+        .get_run(tenant, provider, request.run_id)
+        .await?
+        .ok_or(JobError::RunNotFound)?;
+    if run.status.is_final() {
+        return Ok(run);
+    }
+    let lease = match app.store.acquire_lease(tenant, provider, LEASE_TTL).await {
+        Ok(lease) => lease,
+        Err(StoreError::Conflict(_)) => return Err(JobError::Busy),
+        Err(e) => return Err(e.into()),
+    };
+    let result = execute_leased(app, request, run).await;
+    if let Err(e) = app.store.release_lease(&lease).await {
+        tracing::warn!(error = %e, "could not release a lease; it expires by itself");
+    }
+    result
+}
+
+async fn execute_leased(
+    app: &App,
+    request: &RunRequest,
+    mut run: SyncRun,
+) -> Result<SyncRun, JobError> {
+    let (tenant, provider) = (&request.tenant, request.provider);
+    mark_dead_runs(app, tenant, provider, run.id).await?;
+    let session = match session::open(app, tenant, provider).await {
+        Ok(s) => s,
+        Err(e) => {
+            let run = finish(run, SyncStatus::Failed, Some(e.to_string()), app);
+            return Ok(app.store.put_run(tenant, &run, Expect::Any).await?);
+        }
+    };
+    run.status = SyncStatus::Running;
+    run.started_at = Some(app.clock.now());
+    save(app, tenant, &mut run).await?;
+    let mut fatal = None;
+    for kind in run.kinds.clone() {
+        let outcome = match kind {
+            SyncKind::Seats => seats::sync(app, &session, &mut run, request.org.as_ref()).await,
+            other => Err(JobError::Unsupported(format!(
+                "{} cannot sync {other:?} in this build",
+                provider.display_name()
+            ))),
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(tenant = %tenant, provider = %provider, error = %e, "sync kind failed");
+            fatal = Some(e.to_string());
+        }
+    }
+    let c = run.counts;
+    let status = if fatal.is_some() && c.changed + c.unchanged == 0 {
+        SyncStatus::Failed
+    } else if fatal.is_some() || c.failed > 0 {
+        if c.failed == c.total && c.total > 0 {
+            SyncStatus::Failed
+        } else {
+            SyncStatus::Partial
+        }
+    } else {
+        SyncStatus::Succeeded
+    };
+    let mut run = finish(run, status, fatal, app);
+    tracing::info!(
+        tenant = %tenant, provider = %provider, run = %run.id, status = ?run.status,
+        total = c.total, changed = c.changed, unchanged = c.unchanged, failed = c.failed,
+        "sync run finished"
+    );
+    match save(app, tenant, &mut run).await {
+        // Revoked while running: the record is gone and stays gone.
+        Err(StoreError::Conflict(_)) => Ok(run),
+        other => other.map(|()| run).map_err(Into::into),
+    }
+}
+
+/// Runs still marked running while we hold the lease died with their worker: say so.
+async fn mark_dead_runs(
+    app: &App,
+    tenant: &TenantId,
+    provider: Provider,
+    current: Ulid,
+) -> Result<(), JobError> {
+    for run in app.store.list_runs(tenant, provider, 20).await? {
+        if run.id != current && run.status == SyncStatus::Running {
+            let dead = finish(
+                run,
+                SyncStatus::Failed,
+                Some("the worker stopped before the run finished; the next run picked up".into()),
+                app,
+            );
+            app.store.put_run(tenant, &dead, Expect::Any).await?;
+        }
+    }
+    Ok(())
+}

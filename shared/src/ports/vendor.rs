@@ -1,0 +1,321 @@
+//! What the API and the sync engine need from a vendor, as narrow capabilities. A provider
+//! implements the ones it supports; a route whose capability a provider lacks answers 501.
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde::Serialize;
+
+use crate::domain::{
+    Alert, ConnectRequest, Connection, FieldError, OrgTarget, PlanTarget, Provider,
+    ProviderSettings, TenantId, VendorInstance,
+};
+
+/// A vendor said no, or could not be asked. Variants say what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum VendorError {
+    /// The partner's input is wrong; fields named, with the vendor's words where it gave any.
+    #[error("{detail}")]
+    Invalid {
+        /// Summary.
+        detail: String,
+        /// Fields at fault.
+        errors: Vec<FieldError>,
+        /// The vendor's message, verbatim.
+        vendor_message: Option<String>,
+    },
+    /// The vendor refused the partner's credentials: they must connect again.
+    #[error("{detail}")]
+    CredentialsRejected {
+        /// Summary.
+        detail: String,
+        /// The credential field at fault (`username`, `secret`, ...).
+        field: &'static str,
+        /// The vendor's message.
+        vendor_message: Option<String>,
+    },
+    /// The vendor refused *our* integration (integration code, app registration).
+    #[error("{detail}")]
+    IntegrationRefused {
+        /// Summary.
+        detail: String,
+        /// The vendor's message.
+        vendor_message: Option<String>,
+    },
+    /// The vendor refused an operation on business grounds (Autotask's 500 with `errors`).
+    #[error("{vendor_message}")]
+    Refused {
+        /// The vendor's message.
+        vendor_message: String,
+    },
+    /// Throttled by the vendor, or our own budget for the connection is spent.
+    #[error("{detail}")]
+    Throttled {
+        /// Summary.
+        detail: String,
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
+    /// The vendor could not be reached or answered something we cannot read.
+    #[error("{detail}")]
+    Unreachable {
+        /// Summary (never credentials).
+        detail: String,
+    },
+    /// A write was sent but its result never arrived: it may or may not have happened.
+    #[error("{detail}")]
+    OutcomeUnknown {
+        /// Summary.
+        detail: String,
+    },
+}
+
+impl VendorError {
+    /// The vendor's own words, if any.
+    pub fn vendor_message(&self) -> Option<&str> {
+        match self {
+            VendorError::Invalid { vendor_message, .. }
+            | VendorError::CredentialsRejected { vendor_message, .. }
+            | VendorError::IntegrationRefused { vendor_message, .. } => vendor_message.as_deref(),
+            VendorError::Refused { vendor_message } => Some(vendor_message),
+            _ => None,
+        }
+    }
+
+    /// An invalid-input error naming one field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        VendorError::Invalid {
+            detail: format!("{field}: {message}"),
+            errors: vec![FieldError::new(field, message)],
+            vendor_message: None,
+        }
+    }
+}
+
+/// A connection ready to talk to its vendor: the stored record and the partner's credentials.
+pub struct Session {
+    /// The partner.
+    pub tenant: TenantId,
+    /// The stored connection.
+    pub connection: Connection,
+    /// The stored secret's value (provider-specific JSON).
+    pub credentials: SecretString,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("tenant", &self.tenant)
+            .field("provider", &self.connection.provider())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful credential check: what to record and what to keep secret.
+pub struct Connected {
+    /// Where the partner's instance is.
+    pub instance: VendorInstance,
+    /// What to store in the secret (provider-specific JSON).
+    pub secret: SecretString,
+}
+
+/// One choice of a configuration form.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Choice {
+    /// The vendor's id.
+    pub id: i64,
+    /// What the partner sees.
+    pub label: String,
+    /// The vendor marks it as default.
+    pub is_default: bool,
+    /// For dependent lists (Halo priorities of an SLA): the parent's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<i64>,
+}
+
+/// A mapping candidate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CatalogItem {
+    /// The vendor's id.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// Active at the vendor.
+    pub active: bool,
+    /// The vendor entity it belongs to (the company of a contract, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<i64>,
+    /// The Service a contract service sells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<i64>,
+}
+
+/// What the portal asked of a catalog.
+#[derive(Clone, Debug, Default)]
+pub struct CatalogQuery {
+    /// Name contains this.
+    pub search: Option<String>,
+    /// Parent entity (company of contracts, contract of contract services, customer of licences).
+    pub parent: Option<i64>,
+    /// Continue after this cursor.
+    pub after: Option<String>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// One page of a catalog.
+#[derive(Clone, Debug, Serialize)]
+pub struct CatalogPage {
+    /// Candidates.
+    pub items: Vec<CatalogItem>,
+    /// Cursor of the next page.
+    pub next: Option<String>,
+}
+
+/// Checks credentials with the vendor.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Proves the credentials with the vendor; nothing is stored here.
+    async fn connect(
+        &self,
+        tenant: &TenantId,
+        request: ConnectRequest,
+    ) -> Result<Connected, VendorError>;
+
+    /// Whether a re-connect may keep configuration and mappings (same vendor instance).
+    fn same_instance(&self, old: &VendorInstance, new: &VendorInstance) -> bool;
+
+    /// Forgets anything cached for the tenant (after revoke or re-connect).
+    fn forget(&self, tenant: &TenantId);
+}
+
+/// Live choices for the configuration form, and checking a saved configuration against them.
+#[async_trait]
+pub trait Configurator: Send + Sync {
+    /// The lists `options/{list}` serves.
+    fn lists(&self) -> &'static [&'static str];
+    /// One list's choices (cached per connection).
+    async fn options(&self, session: &Session, list: &str) -> Result<Vec<Choice>, VendorError>;
+    /// Every value exists in its live list and the required fields are set.
+    async fn check(
+        &self,
+        session: &Session,
+        settings: &ProviderSettings,
+    ) -> Result<(), VendorError>;
+}
+
+/// Mapping candidates and checks.
+#[async_trait]
+pub trait Mapper: Send + Sync {
+    /// The kinds `catalog/{kind}` serves.
+    fn kinds(&self) -> &'static [&'static str];
+    /// One page of candidates.
+    async fn catalog(
+        &self,
+        session: &Session,
+        kind: &str,
+        query: &CatalogQuery,
+    ) -> Result<CatalogPage, VendorError>;
+    /// Whether plans map at this provider at all.
+    fn maps_plans(&self) -> bool;
+    /// The plan target exists and is usable.
+    async fn check_plan(&self, session: &Session, target: &PlanTarget) -> Result<(), VendorError>;
+    /// The organization target exists and is consistent; `plan` is what the org's plan maps to.
+    async fn check_org(
+        &self,
+        session: &Session,
+        target: &OrgTarget,
+        plan: Option<&PlanTarget>,
+    ) -> Result<(), VendorError>;
+    /// Which targets are broken (gone or inactive at the vendor), checked in bulk.
+    async fn broken(
+        &self,
+        session: &Session,
+        plans: &[PlanTarget],
+        orgs: &[OrgTarget],
+    ) -> Result<(Vec<bool>, Vec<bool>), VendorError>;
+}
+
+/// Reading and writing seat quantities.
+#[async_trait]
+pub trait SeatSync: Send + Sync {
+    /// Before a run of about `planned_calls` vendor calls: how many calls may be in flight at
+    /// once, or an error when the vendor's shared quota cannot take the run now.
+    async fn preflight(
+        &self,
+        _session: &Session,
+        _planned_calls: usize,
+    ) -> Result<usize, VendorError> {
+        Ok(usize::MAX)
+    }
+    /// Current seats of each target, in bulk; `None` where the vendor has no quantity.
+    async fn current_seats(
+        &self,
+        session: &Session,
+        targets: &[OrgTarget],
+    ) -> Result<Vec<Option<u32>>, VendorError>;
+    /// Moves a target from `current` to `wanted` seats. May be a delta at the vendor, so the
+    /// caller journals first and re-reads after [`VendorError::OutcomeUnknown`].
+    async fn set_seats(
+        &self,
+        session: &Session,
+        target: &OrgTarget,
+        current: u32,
+        wanted: u32,
+    ) -> Result<(), VendorError>;
+}
+
+/// Tickets for platform alerts.
+#[async_trait]
+pub trait TicketDesk: Send + Sync {
+    /// Whether the ticket exists and is not complete.
+    async fn is_open(&self, session: &Session, ticket_id: i64) -> Result<bool, VendorError>;
+    /// An open ticket opened earlier for this dedupe key (found at the vendor, for retries
+    /// whose first create timed out).
+    async fn find_open(
+        &self,
+        session: &Session,
+        dedupe_key: &str,
+    ) -> Result<Option<i64>, VendorError>;
+    /// Opens a ticket; returns its id.
+    async fn open(
+        &self,
+        session: &Session,
+        target: &OrgTarget,
+        settings: &ProviderSettings,
+        alert: &Alert,
+    ) -> Result<i64, VendorError>;
+    /// Adds a note to an open ticket.
+    async fn add_note(
+        &self,
+        session: &Session,
+        ticket_id: i64,
+        alert: &Alert,
+    ) -> Result<(), VendorError>;
+}
+
+/// One provider's capabilities.
+pub trait Integration: Send + Sync {
+    /// Which provider.
+    fn provider(&self) -> Provider;
+    /// Credential checks.
+    fn connector(&self) -> Option<&dyn Connector> {
+        None
+    }
+    /// Configuration choices.
+    fn configurator(&self) -> Option<&dyn Configurator> {
+        None
+    }
+    /// Mapping.
+    fn mapper(&self) -> Option<&dyn Mapper> {
+        None
+    }
+    /// Seat quantities.
+    fn seat_sync(&self) -> Option<&dyn SeatSync> {
+        None
+    }
+    /// Tickets.
+    fn ticket_desk(&self) -> Option<&dyn TicketDesk> {
+        None
+    }
+}

@@ -1,0 +1,117 @@
+//! What every vendor client shares: one HTTP client per cold start, backoff with jitter,
+//! `Retry-After`, origins, and the vendor-host policy.
+
+use std::time::Duration;
+
+use http::HeaderMap;
+use url::Url;
+
+use crate::ports::VendorError;
+
+/// Builds the HTTP client (rustls, no proxies from the environment, bounded timeouts).
+pub fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5).min(timeout))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("msp-integrations/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client builds with static settings")
+}
+
+/// Seconds from a `Retry-After` header (seconds form), if any.
+pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Exponential backoff with full jitter: a random wait in `[base, base * 2^attempt]`, capped.
+pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let ceiling = base.saturating_mul(1u32 << attempt.min(16)).min(cap);
+    let mut bytes = [0u8; 4];
+    let _ = getrandom::fill(&mut bytes);
+    let fraction = f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX);
+    base + (ceiling.saturating_sub(base)).mul_f64(fraction)
+}
+
+/// Scheme, host and port of a URL: credentials go only to the origin they belong to.
+pub fn origin(url: &Url) -> (String, String, Option<u16>) {
+    (
+        url.scheme().to_owned(),
+        url.host_str().unwrap_or_default().to_ascii_lowercase(),
+        url.port_or_known_default(),
+    )
+}
+
+/// Parses a vendor URL the deployment or a vendor gave us and applies the host policy:
+/// `https://` only unless `allow_loopback` (the sandbox), no credentials in the URL.
+pub fn vendor_url(raw: &str, allow_loopback: bool) -> Result<Url, VendorError> {
+    let url = Url::parse(raw).map_err(|_| VendorError::Unreachable {
+        detail: "the vendor gave an address that is not a URL".into(),
+    })?;
+    let scheme_ok = url.scheme() == "https" || (allow_loopback && url.scheme() == "http");
+    if !scheme_ok || !url.username().is_empty() || url.password().is_some() {
+        return Err(VendorError::Unreachable {
+            detail: format!(
+                "refusing vendor address {}: not https",
+                url.host_str().unwrap_or("?")
+            ),
+        });
+    }
+    Ok(url)
+}
+
+/// Maps a transport failure: before anything was sent it is unreachable; after, for a write,
+/// the outcome is unknown.
+pub fn transport_error(e: &reqwest::Error, vendor: &str, write: bool) -> VendorError {
+    if e.is_timeout() && write {
+        VendorError::OutcomeUnknown {
+            detail: format!(
+                "{vendor} did not answer in time; the change may or may not have been applied"
+            ),
+        }
+    } else if e.is_timeout() {
+        VendorError::Unreachable {
+            detail: format!("{vendor} did not answer in time"),
+        }
+    } else {
+        VendorError::Unreachable {
+            detail: format!("{vendor} could not be reached"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_stays_in_bounds() {
+        let base = Duration::from_millis(100);
+        for attempt in 0..10 {
+            let d = backoff(attempt, base, Duration::from_secs(5));
+            assert!(d >= base && d <= Duration::from_secs(5), "{attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let a = Url::parse("https://webservices5.autotask.net/atservicesrest/").unwrap();
+        let b = Url::parse("https://WEBSERVICES5.autotask.net:443/x").unwrap();
+        let c = Url::parse("https://evil.example/atservicesrest/").unwrap();
+        assert_eq!(origin(&a), origin(&b));
+        assert_ne!(origin(&a), origin(&c));
+    }
+
+    #[test]
+    fn vendor_urls_must_be_https() {
+        assert!(vendor_url("http://127.0.0.1:9/", false).is_err());
+        assert!(vendor_url("http://127.0.0.1:9/", true).is_ok());
+        assert!(vendor_url("https://u:p@x.example/", true).is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! Sandbox vendor servers on loopback that behave like the real vendors for every call the
+//! product makes: wire format, authentication, limits, error shapes, and injectable faults.
+//! The tests and the local runner's sandbox mode both use them.
+
+pub mod autotask;
+mod server;
+
+pub use server::{Fault, FaultKind};
