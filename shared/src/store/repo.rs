@@ -135,6 +135,27 @@ impl<T: Table> TableStore<T> {
         Ok(version)
     }
 
+    /// Writes a record whose version nobody checks (journal entries, ticket records): one
+    /// write, no read.
+    async fn put_unversioned<R: Record>(
+        &self,
+        place: Placement,
+        record: &R,
+    ) -> Result<(), StoreError> {
+        let body = serde_json::to_string(record)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode {}: {e}", place.sk)))?;
+        let item = Item {
+            pk: place.pk,
+            sk: place.sk,
+            version: 1,
+            expires_at: place.expires_at,
+            owner: None,
+            active: place.active,
+            body,
+        };
+        self.table.put(item, Condition::Always, self.now()).await
+    }
+
     async fn page_of<R: Record>(
         &self,
         pk: &str,
@@ -672,9 +693,7 @@ impl<T: Table> JournalStore for TableStore<T> {
             keys::tenant_pk(tenant),
             keys::intent_sk(provider, &intent.org_id),
         );
-        self.put_record(place, intent, Expect::Any)
-            .await
-            .map(|_| ())
+        self.put_unversioned(place, intent).await.map(|_| ())
     }
 
     async fn list_intents(
@@ -722,8 +741,6 @@ impl<T: Table> TicketStore for TableStore<T> {
             keys::tenant_pk(tenant),
             keys::ticket_sk(provider, &record.dedupe_key),
         );
-        self.put_record(place, record, Expect::Any)
-            .await
-            .map(|_| ())
+        self.put_unversioned(place, record).await.map(|_| ())
     }
 }

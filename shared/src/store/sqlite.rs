@@ -40,6 +40,10 @@ impl SqliteTable {
         let conn = Connection::open(path).map_err(unavailable)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(unavailable)?;
+        // With WAL, NORMAL never corrupts the file; a power cut may lose the last commits,
+        // which the embedded store (local runner, small installs) can afford.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
         Self::init(conn)
     }
 

@@ -1,7 +1,7 @@
 //! Autotask's query filters, evaluated over JSON records as Autotask does: top-level items
 //! are ANDed, field names are case-insensitive, strings compare case-insensitively.
 
-use std::cmp::Ordering;
+use std::{cmp::Ordering, collections::HashSet};
 
 use serde_json::Value;
 
@@ -34,6 +34,110 @@ fn text(v: &Value) -> String {
 
 /// Why a filter is not one Autotask accepts.
 pub type FilterError = String;
+
+/// A filter prepared once per query: `in` lists become sets, so a query over many records
+/// does not compare every record with every listed value.
+pub struct Prepared {
+    items: Vec<Node>,
+}
+
+enum Node {
+    Group {
+        all: bool,
+        items: Vec<Node>,
+    },
+    Set {
+        field: String,
+        values: HashSet<String>,
+        negate: bool,
+    },
+    Other(Value),
+}
+
+fn key(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), |f| format!("{f}")),
+        other => text(other),
+    }
+}
+
+fn prepare_one(item: &Value) -> Result<Node, FilterError> {
+    let op = item
+        .get("op")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match op.as_str() {
+        "and" | "or" => Ok(Node::Group {
+            all: op == "and",
+            items: item
+                .get("items")
+                .and_then(Value::as_array)
+                .ok_or("and/or need items")?
+                .iter()
+                .map(prepare_one)
+                .collect::<Result<_, _>>()?,
+        }),
+        "in" | "notin" => {
+            let list = item
+                .get("value")
+                .and_then(Value::as_array)
+                .ok_or("in needs a list")?;
+            if list.len() > 500 {
+                return Err("Queries are limited to 500 or fewer 'OR' conditions.".into());
+            }
+            Ok(Node::Set {
+                field: item
+                    .get("field")
+                    .and_then(Value::as_str)
+                    .ok_or("every filter item needs a field")?
+                    .to_owned(),
+                values: list.iter().map(key).collect(),
+                negate: op == "notin",
+            })
+        }
+        _ => Ok(Node::Other(item.clone())),
+    }
+}
+
+impl Prepared {
+    /// Prepares top-level filter items (ANDed).
+    pub fn new(items: &[Value]) -> Result<Self, FilterError> {
+        Ok(Self {
+            items: items.iter().map(prepare_one).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Whether `record` matches every item.
+    pub fn matches(&self, record: &Value) -> Result<bool, FilterError> {
+        fn eval(node: &Node, record: &Value) -> Result<bool, FilterError> {
+            match node {
+                Node::Group { all, items } => {
+                    let mut results = items.iter().map(|n| eval(n, record));
+                    if *all {
+                        results.try_fold(true, |acc, r| r.map(|r| acc && r))
+                    } else {
+                        results.try_fold(false, |acc, r| r.map(|r| acc || r))
+                    }
+                }
+                Node::Set {
+                    field: name,
+                    values,
+                    negate,
+                } => {
+                    let found = field(record, name)
+                        .filter(|v| !v.is_null())
+                        .is_some_and(|v| values.contains(&key(v)));
+                    Ok(found != *negate)
+                }
+                Node::Other(item) => matches(record, item),
+            }
+        }
+        self.items
+            .iter()
+            .try_fold(true, |acc, n| eval(n, record).map(|r| acc && r))
+    }
+}
 
 /// Whether `record` matches one filter item.
 pub fn matches(record: &Value, item: &Value) -> Result<bool, FilterError> {
@@ -123,5 +227,14 @@ mod tests {
         );
         assert!(!matches(&r, &json!({"op": "noteq", "field": "id", "value": 5})).unwrap());
         assert!(matches(&r, &json!({"op": "bogus", "field": "id", "value": 5})).is_err());
+        let prepared = Prepared::new(&[
+            json!({"op": "in", "field": "id", "value": [4, 5.0]}),
+            json!({"op": "eq", "field": "isActive", "value": true}),
+        ])
+        .unwrap();
+        assert!(prepared.matches(&r).unwrap());
+        let prepared =
+            Prepared::new(&[json!({"op": "notIn", "field": "id", "value": [5]})]).unwrap();
+        assert!(!prepared.matches(&r).unwrap());
     }
 }

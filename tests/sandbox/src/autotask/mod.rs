@@ -70,8 +70,13 @@ pub struct State {
     pub latency: Duration,
     /// Write calls that changed data (adjustments, tickets, notes).
     pub writes: u64,
+    /// Time spent serving authenticated calls (latency included), summed: the vendor-side
+    /// lower bound of a run's wall time at N concurrent calls is this divided by N.
+    pub service_time: Duration,
     in_flight: HashMap<String, usize>,
     next_id: i64,
+    /// Units row ids by contract service, so adjustments need not scan every row.
+    unit_rows: HashMap<i64, Vec<i64>>,
 }
 
 const ENTITIES: [&str; 9] = [
@@ -116,8 +121,10 @@ impl State {
             faults: Vec::new(),
             latency: Duration::ZERO,
             writes: 0,
+            service_time: Duration::ZERO,
             in_flight: HashMap::new(),
             next_id: 1_000,
+            unit_rows: HashMap::new(),
         }
     }
 
@@ -136,18 +143,33 @@ impl State {
     pub fn insert(&mut self, entity: &'static str, record: Value) -> i64 {
         let id = record["id"].as_i64().expect("records have integer ids");
         self.next_id = self.next_id.max(id);
+        if entity == "ContractServiceUnits"
+            && let Some(cs) = record["contractServiceID"].as_i64()
+        {
+            self.unit_rows.entry(cs).or_default().push(id);
+        }
         self.entities.entry(entity).or_default().insert(id, record);
         id
     }
 
     /// Units of a contract service in the period covering `day` (`YYYY-MM-DD`).
     pub fn units_on(&self, contract_service_id: i64, day: &str) -> Option<i64> {
-        self.entities["ContractServiceUnits"]
-            .values()
-            .filter(|r| r["contractServiceID"].as_i64() == Some(contract_service_id))
-            .find(|r| date(&r["startDate"]) <= day && day <= date(&r["endDate"]))
-            .and_then(|r| r["units"].as_f64())
+        self.unit_row(contract_service_id, day)
+            .and_then(|id| self.entities["ContractServiceUnits"][&id]["units"].as_f64())
             .map(|u| u as i64)
+    }
+
+    /// The units row of a contract service whose period covers `day`.
+    pub(crate) fn unit_row(&self, contract_service_id: i64, day: &str) -> Option<i64> {
+        let rows = &self.entities["ContractServiceUnits"];
+        self.unit_rows
+            .get(&contract_service_id)?
+            .iter()
+            .copied()
+            .find(|id| {
+                rows.get(id)
+                    .is_some_and(|r| date(&r["startDate"]) <= day && day <= date(&r["endDate"]))
+            })
     }
 
     /// Total requests the sandbox answered for the database (threshold counter).
@@ -247,18 +269,21 @@ fn ok(body: Value) -> Response {
         .into_response()
 }
 
-/// Releases an endpoint's thread when the request ends, even if the client hung up.
+/// Releases an endpoint's thread when the request ends, even if the client hung up, and
+/// adds the time it was held to the service time.
 struct Thread {
     state: Arc<Mutex<State>>,
     endpoint: String,
+    since: std::time::Instant,
 }
 
 impl Drop for Thread {
     fn drop(&mut self) {
-        if let Ok(mut s) = self.state.lock()
-            && let Some(n) = s.in_flight.get_mut(&self.endpoint)
-        {
-            *n = n.saturating_sub(1);
+        if let Ok(mut s) = self.state.lock() {
+            s.service_time += self.since.elapsed();
+            if let Some(n) = s.in_flight.get_mut(&self.endpoint) {
+                *n = n.saturating_sub(1);
+            }
         }
     }
 }
@@ -270,6 +295,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = std::time::Instant::now();
     let path = uri.path().to_owned();
     let mut parts = path.trim_start_matches('/').splitn(3, '/');
     let (zone, root, rest) = (
@@ -415,11 +441,13 @@ async fn handle(
         Thread {
             state: shared.state.clone(),
             endpoint,
+            since: std::time::Instant::now(),
         }
     };
+    // Latency counts from arrival, like a real vendor's response time.
     let latency = shared.state.lock().expect("sandbox lock").latency;
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        tokio::time::sleep_until((arrived + latency).into()).await;
     }
     let body: Value = if body.is_empty() {
         Value::Null
