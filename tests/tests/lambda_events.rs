@@ -128,3 +128,62 @@ async fn a_function_does_not_serve_another_functions_routes() {
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{function:?} {name}");
     }
 }
+
+/// On AWS our Autotask integration code comes from a Secrets Manager secret, read on first use.
+#[tokio::test]
+async fn the_autotask_integration_code_is_read_from_secrets_manager() {
+    use sandbox::autotask::{DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME, Sandbox};
+    use secrecy::SecretString;
+    use shared::{
+        aws::AutotaskCodeSource,
+        config::Settings,
+        ports::{SecretName, Secrets},
+        store::{dynamodb::DynamoTable, secrets_manager::SecretsManager},
+    };
+
+    let sdk = integration_tests::moto().await;
+    let table = format!("test-{}", ulid::Ulid::new());
+    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .create_table()
+        .await
+        .unwrap();
+    let code_secret = format!("deploy-{}/autotask-integration-code", ulid::Ulid::new());
+    SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk))
+        .put(
+            &SecretName::from_stored(code_secret.clone()),
+            &SecretString::from(DEMO_INTEGRATION_CODE),
+        )
+        .await
+        .unwrap();
+    let sandbox = Sandbox::demo().await;
+    let mut settings = Settings::with_prefix(format!("test-{}", ulid::Ulid::new()));
+    settings.vendors.autotask_zone_lookup_url = sandbox.zone_lookup_url();
+    settings.vendors.allow_loopback = true;
+    let app = shared::aws::app(
+        &sdk,
+        &table,
+        settings,
+        AutotaskCodeSource::Secret(code_secret),
+    )
+    .unwrap();
+    let claims = [("tenant_id", "acme"), ("role", "admin")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/v1/integrations/autotask/connect")
+        .header("content-type", "application/json")
+        .body(bytes::Bytes::from(
+            serde_json::json!({"username": DEMO_USERNAME, "secret": DEMO_SECRET}).to_string(),
+        ))
+        .unwrap();
+    let response =
+        shared::api::handle(&app, Scope::Only(Function::Connect), req, Some(&claims)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "{:?}",
+        response.body()
+    );
+}

@@ -101,3 +101,58 @@ async fn sqlite_back_end_never_leaks_secrets() {
 async fn aws_back_end_never_leaks_secrets() {
     exercise(Backend::dynamodb().await).await;
 }
+
+/// The Autotask connect path, succeeding and failing, with the partner secret and our
+/// integration code in play: neither reaches a log line or a response.
+#[tokio::test]
+async fn autotask_credentials_never_leak() {
+    use integration_tests::portal::Portal;
+    use sandbox::autotask::{DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME, Sandbox};
+    use shared::{config::Settings, providers::autotask::IntegrationCode};
+
+    let sandbox = Sandbox::demo().await;
+    let mut settings = Settings::default();
+    settings.vendors.autotask_zone_lookup_url = sandbox.zone_lookup_url();
+    settings.vendors.allow_loopback = true;
+    let portal = Portal::with_settings(
+        settings,
+        IntegrationCode::Value(SecretString::from(DEMO_INTEGRATION_CODE)),
+    );
+    let logs = LogCapture::default();
+    let _guard = logs.start();
+    let admin = portal.admin("acme");
+    let mut seen = Vec::new();
+    for secret in ["wrong-secret-value-1234", DEMO_SECRET] {
+        let reply = portal
+            .post(
+                "/v1/integrations/autotask/connect",
+                &admin,
+                serde_json::json!({"username": DEMO_USERNAME, "secret": secret}),
+            )
+            .await;
+        seen.push(format!("{:?} {}", reply.headers, reply.body));
+    }
+    sandbox.with(|s| s.users[0].secret = "rotated-and-unknown-to-us".into());
+    let options = portal
+        .get("/v1/integrations/autotask/options/queues", &admin)
+        .await;
+    seen.push(options.body.to_string());
+    seen.push(
+        portal
+            .get("/v1/integrations", &admin)
+            .await
+            .body
+            .to_string(),
+    );
+    seen.push(logs.text());
+    assert!(logs.text().contains("connected"), "logs were captured");
+    for text in &seen {
+        for secret in [
+            DEMO_SECRET,
+            "wrong-secret-value-1234",
+            DEMO_INTEGRATION_CODE,
+        ] {
+            assert!(!text.contains(secret), "leaked {secret}: {text}");
+        }
+    }
+}
