@@ -8,18 +8,21 @@ use secrecy::SecretString;
 use crate::{
     app::App,
     config::{ConfigError, Settings},
-    ports::{SecretName, Secrets, SystemClock},
+    ports::{RunQueue, SecretName, Secrets, SystemClock},
     providers::{self, autotask::IntegrationCode},
+    queue::SqsQueue,
     store::{TableStore, dynamodb::DynamoTable, secrets_manager::SecretsManager},
 };
 
 /// Builds the [`App`] over DynamoDB and Secrets Manager from an SDK configuration.
 /// `autotask_code` says where our Autotask integration code comes from.
+/// With `queue_url`, sync runs go to SQS; without, they run in the request that asked.
 pub fn app(
     sdk: &SdkConfig,
     table_name: &str,
     settings: Settings,
     autotask_code: AutotaskCodeSource,
+    queue_url: Option<String>,
 ) -> Result<App, ConfigError> {
     let clock = Arc::new(SystemClock);
     let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), table_name);
@@ -40,7 +43,9 @@ pub fn app(
         secrets,
         clock,
         settings: Arc::new(settings),
-        queue: None,
+        queue: queue_url.map(|url| {
+            Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url)) as Arc<dyn RunQueue>
+        }),
     })
 }
 
@@ -69,7 +74,8 @@ impl AutotaskCodeSource {
     }
 }
 
-/// Builds the [`App`] from the Lambda environment (`TABLE_NAME` and [`Settings::from_env`]).
+/// Builds the [`App`] from the Lambda environment (`TABLE_NAME`, `QUEUE_URL` and
+/// [`Settings::from_env`]).
 pub async fn app_from_env() -> Result<App, ConfigError> {
     let table_name = std::env::var("TABLE_NAME").map_err(|_| ConfigError {
         var: "TABLE_NAME",
@@ -77,5 +83,12 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
     })?;
     let settings = Settings::from_env()?;
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    app(&sdk, &table_name, settings, AutotaskCodeSource::from_env())
+    let queue_url = std::env::var("QUEUE_URL").ok().filter(|v| !v.is_empty());
+    app(
+        &sdk,
+        &table_name,
+        settings,
+        AutotaskCodeSource::from_env(),
+        queue_url,
+    )
 }

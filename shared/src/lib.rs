@@ -14,5 +14,6 @@ pub mod jobs;
 pub mod lambda;
 pub mod ports;
 pub mod providers;
+pub mod queue;
 pub mod store;
 pub mod telemetry;

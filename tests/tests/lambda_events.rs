@@ -164,6 +164,7 @@ async fn the_autotask_integration_code_is_read_from_secrets_manager() {
         &table,
         settings,
         AutotaskCodeSource::Secret(code_secret),
+        None,
     )
     .unwrap();
     let claims = [("tenant_id", "acme"), ("role", "admin")]

@@ -1,5 +1,7 @@
 //! The local stand-in for SQS: runs go to a task in this process.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use shared::{
     app::App,
@@ -15,10 +17,20 @@ pub struct InProcessQueue {
 
 #[async_trait]
 impl RunQueue for InProcessQueue {
-    async fn enqueue(&self, request: &RunRequest) -> Result<(), QueueError> {
-        self.tx
-            .send(request.clone())
-            .map_err(|_| QueueError("the local worker has stopped".into()))
+    async fn enqueue(&self, request: &RunRequest, delay: Duration) -> Result<(), QueueError> {
+        if delay.is_zero() {
+            return self
+                .tx
+                .send(request.clone())
+                .map_err(|_| QueueError("the local worker has stopped".into()));
+        }
+        // Like an SQS delay: the request becomes visible later.
+        let (tx, request) = (self.tx.clone(), request.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tx.send(request);
+        });
+        Ok(())
     }
 }
 
@@ -41,7 +53,9 @@ pub fn spawn_worker(app: App, mut rx: mpsc::UnboundedReceiver<RunRequest>) {
                             tracing::warn!(error = %e, "could not record a skipped run");
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, run = %request.run_id, "run failed"),
+                    Err(e) => {
+                        tracing::info!(tenant = %request.tenant, provider = %request.provider, error = %e, "run not done")
+                    }
                 }
             });
         }

@@ -1,6 +1,7 @@
-//! The `sync` Lambda: wiring only; the routes live in `shared::api`.
+//! The `sync` Lambda: HTTP "sync now" and run status, the hourly schedule, the SQS worker and
+//! platform events. Wiring only; the work lives in `shared::lambda::sync`.
 
 #[tokio::main]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::run_http(shared::api::Function::Sync).await
+    shared::lambda::sync::run().await
 }

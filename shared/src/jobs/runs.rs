@@ -63,12 +63,13 @@ pub async fn start(
     let request = RunRequest {
         tenant: tenant.clone(),
         provider: run.provider,
-        run_id: run.id,
+        run_id: Some(run.id),
+        trigger: run.trigger,
         org,
     };
     match &app.queue {
         Some(queue) => {
-            if let Err(e) = queue.enqueue(&request).await {
+            if let Err(e) = queue.enqueue(&request, std::time::Duration::ZERO).await {
                 let failed = finish(run, SyncStatus::Failed, Some(e.to_string()), app);
                 app.store.put_run(tenant, &failed, Expect::Any).await?;
                 return Err(e.into());
@@ -77,17 +78,21 @@ pub async fn start(
         }
         None => match execute(app, &request).await {
             Ok(run) => Ok(run),
-            Err(JobError::Busy) => fail_busy(app, &request).await,
+            Err(JobError::Busy) => fail_busy(app, &request).await.map(|r| r.unwrap_or(run)),
             Err(e) => Err(e),
         },
     }
 }
 
-/// Marks a queued run as not run because another held the lease; returns it.
-pub async fn fail_busy(app: &App, request: &RunRequest) -> Result<SyncRun, JobError> {
+/// Marks a queued run as not run because another held the lease; returns it. Requests
+/// without a run record (scheduled) have nothing to mark.
+pub async fn fail_busy(app: &App, request: &RunRequest) -> Result<Option<SyncRun>, JobError> {
+    let Some(id) = request.run_id else {
+        return Ok(None);
+    };
     let run = app
         .store
-        .get_run(&request.tenant, request.provider, request.run_id)
+        .get_run(&request.tenant, request.provider, id)
         .await?
         .ok_or(JobError::RunNotFound)?;
     let run = finish(
@@ -96,10 +101,35 @@ pub async fn fail_busy(app: &App, request: &RunRequest) -> Result<SyncRun, JobEr
         Some(JobError::Busy.to_string()),
         app,
     );
-    Ok(app
-        .store
-        .put_run(&request.tenant, &run, Expect::Any)
-        .await?)
+    Ok(Some(
+        app.store
+            .put_run(&request.tenant, &run, Expect::Any)
+            .await?,
+    ))
+}
+
+/// What a scheduled or event run of `provider` syncs: seats where the partner turned seat
+/// sync on. Empty when there is nothing to do.
+async fn automatic_kinds(
+    app: &App,
+    tenant: &TenantId,
+    provider: Provider,
+) -> Result<Vec<SyncKind>, JobError> {
+    let seats = app
+        .integrations
+        .get(provider)
+        .and_then(|i| i.seat_sync())
+        .is_some()
+        && app
+            .store
+            .get_configuration(tenant, provider)
+            .await?
+            .is_some_and(|c| c.settings.sync_seats());
+    Ok(if seats {
+        vec![SyncKind::Seats]
+    } else {
+        Vec::new()
+    })
 }
 
 fn finish(mut run: SyncRun, status: SyncStatus, error: Option<String>, app: &App) -> SyncRun {
@@ -115,24 +145,49 @@ fn finish(mut run: SyncRun, status: SyncStatus, error: Option<String>, app: &App
     run
 }
 
-/// Executes a queued run under the connection's lease. A run already finished is returned as
-/// it is (queues deliver at least once); [`JobError::Busy`] when another run holds the lease.
+/// Executes a run under the connection's lease. A run already finished is returned as it is
+/// (queues deliver at least once); [`JobError::Busy`] when another run holds the lease, in
+/// which case a scheduled request creates no run record at all; [`JobError::Precondition`]
+/// when a scheduled or event request finds nothing to sync.
 pub async fn execute(app: &App, request: &RunRequest) -> Result<SyncRun, JobError> {
     let (tenant, provider) = (&request.tenant, request.provider);
-    let run = app
-        .store
-        .get_run(tenant, provider, request.run_id)
-        .await?
-        .ok_or(JobError::RunNotFound)?;
-    if run.status.is_final() {
-        return Ok(run);
-    }
+    let existing = match request.run_id {
+        Some(id) => {
+            let run = app
+                .store
+                .get_run(tenant, provider, id)
+                .await?
+                .ok_or(JobError::RunNotFound)?;
+            if run.status.is_final() {
+                return Ok(run);
+            }
+            Some(run)
+        }
+        None => None,
+    };
     let lease = match app.store.acquire_lease(tenant, provider, LEASE_TTL).await {
         Ok(lease) => lease,
         Err(StoreError::Conflict(_)) => return Err(JobError::Busy),
         Err(e) => return Err(e.into()),
     };
-    let result = execute_leased(app, request, run).await;
+    let result = async {
+        let run = match existing {
+            Some(run) => run,
+            None => {
+                let kinds = automatic_kinds(app, tenant, provider).await?;
+                if kinds.is_empty() {
+                    return Err(JobError::Precondition(format!(
+                        "nothing to sync for {}: seat sync is off or not configured",
+                        provider.display_name()
+                    )));
+                }
+                let run = new_run(app, provider, kinds, request.trigger);
+                app.store.put_run(tenant, &run, Expect::Absent).await?
+            }
+        };
+        execute_leased(app, request, run).await
+    }
+    .await;
     if let Err(e) = app.store.release_lease(&lease).await {
         tracing::warn!(error = %e, "could not release a lease; it expires by itself");
     }

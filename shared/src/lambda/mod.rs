@@ -1,4 +1,7 @@
-//! The Lambda side of the HTTP API: API Gateway HTTP API (v2) events in, responses out.
+//! The Lambda side: API Gateway HTTP API (v2) events for the five HTTP functions, and every
+//! event the `sync` function receives (HTTP, SQS, EventBridge) in [`sync`].
+
+pub mod sync;
 
 use std::convert::Infallible;
 
