@@ -1368,3 +1368,39 @@ async fn a_large_sync_stays_within_three_calls_per_endpoint_and_pages_in_bulk() 
     );
     assert_eq!(rejected, 0);
 }
+
+#[tokio::test]
+async fn multi_page_results_are_followed_through_next_page_url() {
+    let w = world().await;
+    mapped(
+        &w,
+        &[
+            ("acme", "Acme Dental", 12),
+            ("globex", "Globex Corporation", 6),
+            ("initech", "Initech LLC", 2),
+        ],
+    )
+    .await;
+    w.sandbox.with(|s| s.page_size = 1);
+    let listed = w
+        .portal
+        .get("/v1/integrations/autotask/org-mappings", &w.admin)
+        .await;
+    let states: Vec<_> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["linked", "linked", "linked"], "{}", listed.body);
+    let run = sync(&w).await;
+    assert_eq!(run["counts"]["changed"], 3, "{run}");
+    assert_eq!(
+        (
+            units(&w, "Acme Dental"),
+            units(&w, "Globex Corporation"),
+            units(&w, "Initech LLC")
+        ),
+        (12, 6, 2)
+    );
+}

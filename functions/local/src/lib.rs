@@ -100,6 +100,27 @@ impl Runner {
     }
 }
 
+/// Fans out scheduled syncs every `every`, like the hourly EventBridge schedule on AWS (the
+/// same code: active connections from the index, one queued request each, with the same
+/// per-tenant delay).
+pub fn schedule(app: App, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            match shared::jobs::dispatch::scheduled(&app).await {
+                Ok(s) => tracing::info!(
+                    connections = s.connections,
+                    messages = s.messages,
+                    "scheduled syncs dispatched"
+                ),
+                Err(e) => tracing::warn!(error = %e, "scheduled dispatch failed"),
+            }
+        }
+    });
+}
+
 async fn serve(State(runner): State<Runner>, req: Request<Body>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     // Read one byte past the limit so the API can tell "too large" from "exactly at it".

@@ -29,6 +29,10 @@ struct Cli {
     /// Use the configured vendor URLs and AUTOTASK_INTEGRATION_CODE instead of sandboxes.
     #[arg(long)]
     no_sandbox: bool,
+    /// Seconds between scheduled syncs of every active connection (the local stand-in for the
+    /// hourly EventBridge schedule); 0 turns them off.
+    #[arg(long, env = "LOCAL_SCHEDULE_SECS", default_value_t = 3600)]
+    schedule_every: u64,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -58,7 +62,7 @@ async fn main() -> ExitCode {
     let sandbox = cli.sandbox || !(cli.no_sandbox || real_vendors);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Token { tenant, role } => print_token(&cli.data_dir, &tenant, &role),
-        Command::Serve => serve(cli.port, &cli.data_dir, sandbox).await,
+        Command::Serve => serve(cli.port, &cli.data_dir, sandbox, cli.schedule_every).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,7 +85,12 @@ fn print_token(data_dir: &std::path::Path, tenant: &str, role: &str) -> Result<(
     Ok(())
 }
 
-async fn serve(port: u16, data_dir: &std::path::Path, sandbox: bool) -> Result<(), String> {
+async fn serve(
+    port: u16,
+    data_dir: &std::path::Path,
+    sandbox: bool,
+    schedule_every: u64,
+) -> Result<(), String> {
     telemetry::init_json();
     let mut settings = settings()?;
     let (sandboxes, code) = if sandbox {
@@ -120,6 +129,12 @@ async fn serve(port: u16, data_dir: &std::path::Path, sandbox: bool) -> Result<(
             serde_json::to_string_pretty(&s.info()).unwrap_or_default()
         ),
         None => println!("Real vendors: sandboxes are off.\n"),
+    }
+    if schedule_every > 0 {
+        local::schedule(
+            runner.app.clone(),
+            std::time::Duration::from_secs(schedule_every),
+        );
     }
     axum::serve(listener, runner.router())
         .with_graceful_shutdown(shutdown_signal())

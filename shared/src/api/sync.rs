@@ -51,11 +51,7 @@ pub(super) async fn start(
     }
     vendor::capability(app, provider, "seat sync", |i| i.seat_sync())?;
     vendor::open(app, tenant, provider).await?;
-    let on = app
-        .store
-        .get_configuration(tenant, provider)
-        .await?
-        .is_some_and(|c| c.settings.sync_seats());
+    let on = runs::seat_sync_on(app, tenant, provider).await?;
     if !on {
         return Err(ApiError::Conflict(format!(
             "seat sync is off: turn on \"sync seat quantity\" in the {} configuration first",

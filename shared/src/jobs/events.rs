@@ -100,16 +100,7 @@ pub async fn seats_changed(app: &App, event: &SeatsChanged) -> Result<EventOutco
         skipped: None,
     };
     for provider in mapped_providers(app, tenant, &event.org_id).await? {
-        let seats_on = app
-            .integrations
-            .get(provider)
-            .and_then(|i| i.seat_sync())
-            .is_some()
-            && app
-                .store
-                .get_configuration(tenant, provider)
-                .await?
-                .is_some_and(|c| c.settings.sync_seats());
+        let seats_on = runs::seat_sync_on(app, tenant, provider).await?;
         if !seats_on {
             continue;
         }

@@ -108,30 +108,6 @@ pub async fn fail_busy(app: &App, request: &RunRequest) -> Result<Option<SyncRun
     ))
 }
 
-/// What a scheduled or event run of `provider` syncs: seats where the partner turned seat
-/// sync on. Empty when there is nothing to do.
-async fn automatic_kinds(
-    app: &App,
-    tenant: &TenantId,
-    provider: Provider,
-) -> Result<Vec<SyncKind>, JobError> {
-    let seats = app
-        .integrations
-        .get(provider)
-        .and_then(|i| i.seat_sync())
-        .is_some()
-        && app
-            .store
-            .get_configuration(tenant, provider)
-            .await?
-            .is_some_and(|c| c.settings.sync_seats());
-    Ok(if seats {
-        vec![SyncKind::Seats]
-    } else {
-        Vec::new()
-    })
-}
-
 fn finish(mut run: SyncRun, status: SyncStatus, error: Option<String>, app: &App) -> SyncRun {
     run.status = status;
     run.finished_at = Some(app.clock.now());
@@ -143,6 +119,41 @@ fn finish(mut run: SyncRun, status: SyncStatus, error: Option<String>, app: &App
         });
     }
     run
+}
+
+/// Whether seat sync applies to the tenant's `provider`: it can sync seats and the partner
+/// turned "sync seat quantity" on.
+pub async fn seat_sync_on(
+    app: &App,
+    tenant: &TenantId,
+    provider: Provider,
+) -> Result<bool, JobError> {
+    if app
+        .integrations
+        .get(provider)
+        .and_then(|i| i.seat_sync())
+        .is_none()
+    {
+        return Ok(false);
+    }
+    Ok(app
+        .store
+        .get_configuration(tenant, provider)
+        .await?
+        .is_some_and(|c| c.settings.sync_seats()))
+}
+
+/// What a scheduled or event run of `provider` syncs; empty when there is nothing to do.
+async fn automatic_kinds(
+    app: &App,
+    tenant: &TenantId,
+    provider: Provider,
+) -> Result<Vec<SyncKind>, JobError> {
+    Ok(if seat_sync_on(app, tenant, provider).await? {
+        vec![SyncKind::Seats]
+    } else {
+        Vec::new()
+    })
 }
 
 /// Executes a run under the connection's lease. A run already finished is returned as it is

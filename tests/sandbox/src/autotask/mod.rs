@@ -68,6 +68,8 @@ pub struct State {
     pub faults: Vec<Fault>,
     /// Added to every authenticated request.
     pub latency: Duration,
+    /// Records per page (Autotask: 500); tests lower it to force `nextPageUrl` paging.
+    pub page_size: i64,
     /// Write calls that changed data (adjustments, tickets, notes).
     pub writes: u64,
     /// Time spent serving authenticated calls (latency included), summed: the vendor-side
@@ -120,6 +122,7 @@ impl State {
             thread_rejections: 0,
             faults: Vec::new(),
             latency: Duration::ZERO,
+            page_size: 500,
             writes: 0,
             service_time: Duration::ZERO,
             in_flight: HashMap::new(),
@@ -586,7 +589,7 @@ fn query_entity(s: &State, entity: &str, body: &Value, after: Option<i64>, base:
             Ok(false) => continue,
             Ok(true) => {}
         }
-        if items.len() as i64 == max {
+        if items.len() as i64 == max.min(s.page_size) {
             more = true;
             break;
         }

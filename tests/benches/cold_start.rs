@@ -1,0 +1,271 @@
+//! Cold start of the six function binaries against a hello-world `lambda_runtime` binary built
+//! with the same profile in the same run: time from process start until the runtime first asks
+//! a local Runtime API stub for an invocation (init), and until it answers the first one (an
+//! API Gateway v2 or EventBridge fixture); peak RSS after the first answer; binary and zip
+//! sizes. Needs `cargo lambda build --release` first and moto (run through `./tests/bench.sh`).
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Path as UrlPath, State},
+    http::{HeaderMap, HeaderValue},
+    routing::{get, post},
+};
+use shared::store::dynamodb::DynamoTable;
+use tokio::sync::Notify;
+
+/// Runs per binary; the table shows the median.
+const RUNS: usize = 5;
+
+#[derive(Default)]
+struct Timings {
+    started: Option<Instant>,
+    first_next: Option<Instant>,
+    answered: Option<Instant>,
+    event: Vec<u8>,
+    served: bool,
+}
+
+#[derive(Clone)]
+struct Stub {
+    timings: Arc<Mutex<Timings>>,
+    done: Arc<Notify>,
+}
+
+async fn next(State(stub): State<Stub>) -> (HeaderMap, Bytes) {
+    let event = {
+        let mut t = stub.timings.lock().unwrap();
+        t.first_next.get_or_insert_with(Instant::now);
+        if t.served {
+            None
+        } else {
+            t.served = true;
+            Some(t.event.clone())
+        }
+    };
+    let Some(event) = event else {
+        // The runtime asks for the next invocation after answering: hold it; the process is killed.
+        std::future::pending::<()>().await;
+        unreachable!()
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "lambda-runtime-aws-request-id",
+        HeaderValue::from_static("8476a536-e9f4-11e8-9739-2dfe598c3fcd"),
+    );
+    headers.insert(
+        "lambda-runtime-deadline-ms",
+        HeaderValue::from_static("4102444800000"),
+    );
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:bench"),
+    );
+    headers.insert(
+        "lambda-runtime-trace-id",
+        HeaderValue::from_static(
+            "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1",
+        ),
+    );
+    (headers, Bytes::from(event))
+}
+
+async fn answer(
+    State(stub): State<Stub>,
+    UrlPath((_, _)): UrlPath<(String, String)>,
+) -> &'static str {
+    stub.timings
+        .lock()
+        .unwrap()
+        .answered
+        .get_or_insert_with(Instant::now);
+    stub.done.notify_one();
+    ""
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn zip_size(binary: &Path) -> u64 {
+    // The deployment package is a zip of `bootstrap`; compress it as the deploy tooling would.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bootstrap.zip");
+    let status = Command::new("python3")
+        .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED); z.write(sys.argv[1], 'bootstrap'); z.close()"])
+        .arg(binary)
+        .arg(&out)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    std::fs::metadata(&out).unwrap().len()
+}
+
+struct Measure {
+    init: Duration,
+    first: Duration,
+    rss_kib: u64,
+}
+
+async fn measure(binary: &Path, event: &[u8], env: &[(String, String)]) -> Measure {
+    let stub = Stub {
+        timings: Arc::new(Mutex::new(Timings {
+            event: event.to_vec(),
+            ..Default::default()
+        })),
+        done: Arc::new(Notify::new()),
+    };
+    let router = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/{outcome}",
+            post(answer),
+        )
+        .with_state(stub.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    stub.timings.lock().unwrap().started = Some(Instant::now());
+    let mut child = Command::new(binary)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    tokio::time::timeout(Duration::from_secs(30), stub.done.notified())
+        .await
+        .expect("the function answered");
+    let rss_kib = peak_rss_kib(child.id()).unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    server.abort();
+    let t = stub.timings.lock().unwrap();
+    let started = t.started.unwrap();
+    Measure {
+        init: t.first_next.unwrap() - started,
+        first: t.answered.unwrap() - started,
+        rss_kib,
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let lambda_dir = root.join("target/lambda");
+    let fixtures = root.join("tests/fixtures");
+    let sdk = integration_tests::moto().await;
+    let table = format!("bench-{}", ulid::Ulid::new());
+    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .create_table()
+        .await
+        .unwrap();
+    let queue = aws_sdk_sqs::Client::new(&sdk)
+        .create_queue()
+        .queue_name(format!("bench-{}", ulid::Ulid::new()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let endpoint = std::env::var("MOTO_ENDPOINT").expect("run through ./tests/bench.sh");
+    let env: Vec<(String, String)> = [
+        ("TABLE_NAME", table.as_str()),
+        ("QUEUE_URL", queue.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("RUST_LOG", "info"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let cases = [
+        ("hello-lambda", "eventbridge/scheduled.json"),
+        ("connect", "apigw-v2/connect-halopsa.json"),
+        ("oauth-callback", "apigw-v2/oauth-callback-ninjaone.json"),
+        ("configure", "apigw-v2/configure-list-integrations.json"),
+        ("map", "apigw-v2/map-put-plan.json"),
+        ("sync", "eventbridge/scheduled.json"),
+        ("revoke", "apigw-v2/revoke-autotask.json"),
+    ];
+    let mut rows = Vec::new();
+    let mut baseline = None;
+    for (name, fixture) in cases {
+        let binary = lambda_dir.join(name).join("bootstrap");
+        assert!(
+            binary.exists(),
+            "{} is missing: run `cargo lambda build --release` first",
+            binary.display()
+        );
+        let event = std::fs::read(fixtures.join(fixture)).unwrap();
+        let mut inits = Vec::new();
+        let mut firsts = Vec::new();
+        let mut rss = 0;
+        for _ in 0..RUNS {
+            let m = measure(&binary, &event, &env).await;
+            inits.push(m.init);
+            firsts.push(m.first);
+            rss = rss.max(m.rss_kib);
+        }
+        let (init, first) = (median(inits), median(firsts));
+        let base = *baseline.get_or_insert(init);
+        rows.push((
+            name,
+            init,
+            first,
+            init.as_secs_f64() / base.as_secs_f64(),
+            rss,
+            std::fs::metadata(&binary).unwrap().len(),
+            zip_size(&binary),
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "cold start: median of {RUNS} starts per binary (release profile, x86_64)"
+    )
+    .unwrap();
+    writeln!(out, "| binary | init (start -> first /next) | first answer | init / hello-world | peak RSS | binary | zip |").unwrap();
+    writeln!(out, "|---|---|---|---|---|---|---|").unwrap();
+    for (name, init, first, ratio, rss, size, zip) in rows {
+        writeln!(
+            out,
+            "| {name} | {:.1} ms | {:.1} ms | {ratio:.2} | {:.1} MiB | {:.1} MB | {:.1} MB |",
+            init.as_secs_f64() * 1000.0,
+            first.as_secs_f64() * 1000.0,
+            rss as f64 / 1024.0,
+            size as f64 / 1e6,
+            zip as f64 / 1e6
+        )
+        .unwrap();
+    }
+    writeln!(out, "targets: init ratio <= 1.5, each zip <= 8 MB").unwrap();
+}
