@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# The benchmarks (not tests): seat sync against the sandbox Autotask, and the hourly fan-out
-# against moto's DynamoDB and SQS. Each prints a table. Extra arguments go to cargo bench.
+# The benchmarks (not tests), each printing a table: seat sync against the sandbox Autotask,
+# the hourly fan-out against moto's DynamoDB and SQS, and the functions' cold start (which
+# first builds the release binaries with infra/package.sh). Extra arguments go to cargo bench,
+# e.g. `--bench seat_sync`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+case " $* " in
+  *" --bench "*) case " $* " in *" cold_start "*) cold=1 ;; *) cold=0 ;; esac ;;
+  *) cold=1 ;;
+esac
+if [ "$cold" = 1 ]; then
+  ./infra/package.sh -p hello-lambda
+fi
 # shellcheck source=tests/moto.sh
 source "$root/tests/moto.sh"
-cd "$root"
 cargo bench -p integration-tests "$@"

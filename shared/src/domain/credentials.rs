@@ -50,3 +50,24 @@ pub enum ConnectRequest {
     /// NinjaOne.
     Ninjaone(NinjaCredentials),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let creds: AutotaskCredentials =
+            serde_json::from_str(r#"{"username": "api@msp.example", "secret": "s3cr3t-value"}"#)
+                .unwrap();
+        let request = ConnectRequest::Autotask(creds);
+        let shown = format!("{request:?}");
+        assert!(shown.contains("api@msp.example"));
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+        let halo: HaloCredentials = serde_json::from_str(
+            r#"{"site_url": "https://x.halopsa.com", "client_id": "id", "client_secret": "halo-s3cr3t"}"#,
+        )
+        .unwrap();
+        assert!(!format!("{halo:?}").contains("halo-s3cr3t"));
+    }
+}

@@ -76,7 +76,8 @@ pub struct AutotaskOptions {
 /// The Autotask integration. Built once per cold start; per-connection state (limits,
 /// picklists) lives in maps keyed by tenant.
 pub struct AutotaskIntegration {
-    http: reqwest::Client,
+    /// Built on first use: most invocations never call Autotask, so cold starts skip TLS setup.
+    http: std::sync::OnceLock<reqwest::Client>,
     zones: ZoneCache,
     lookup_base: Url,
     options: AutotaskOptions,
@@ -104,7 +105,7 @@ impl AutotaskIntegration {
             lookup_base.set_path(&path);
         }
         Ok(Self {
-            http: http::client(options.timeout),
+            http: std::sync::OnceLock::new(),
             zones: ZoneCache::default(),
             lookup_base,
             code: OnceCell::new(),
@@ -112,6 +113,10 @@ impl AutotaskIntegration {
             fields: Mutex::default(),
             options,
         })
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| http::client(self.options.timeout))
     }
 
     async fn integration_code(&self) -> Result<&SecretString, VendorError> {
@@ -165,7 +170,7 @@ impl AutotaskIntegration {
             vendor_message: None,
         })?;
         Client::new(
-            &self.http,
+            self.http(),
             &self.zones,
             &self.lookup_base,
             self.options.allow_loopback,
@@ -317,11 +322,11 @@ impl Connector for AutotaskIntegration {
         }
         let zone = self
             .zones
-            .lookup(&self.http, &self.lookup_base, &username, true)
+            .lookup(self.http(), &self.lookup_base, &username, true)
             .await?;
         let code = self.integration_code().await?;
         let client = Client::new(
-            &self.http,
+            self.http(),
             &self.zones,
             &self.lookup_base,
             self.options.allow_loopback,
