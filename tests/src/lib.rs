@@ -126,6 +126,16 @@ impl Backend {
     }
 }
 
+/// Settings pointed at a sandbox Autotask (loopback allowed, a short vendor timeout so fault
+/// tests run quickly).
+pub fn sandbox_settings(sandbox: &sandbox::autotask::Sandbox, secrets_prefix: &str) -> Settings {
+    let mut settings = Settings::with_prefix(secrets_prefix);
+    settings.vendors.autotask_zone_lookup_url = sandbox.zone_lookup_url();
+    settings.vendors.allow_loopback = true;
+    settings.vendors.timeout_secs = 2;
+    settings
+}
+
 /// Everything logged while the guard lives, on this thread, as the functions format it.
 #[derive(Clone, Default)]
 pub struct LogCapture(Arc<Mutex<Vec<u8>>>);

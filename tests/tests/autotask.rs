@@ -26,18 +26,10 @@ struct World {
     admin: String,
 }
 
-fn settings(sandbox: &Sandbox, timeout_secs: u64) -> Settings {
-    let mut settings = Settings::default();
-    settings.vendors.autotask_zone_lookup_url = sandbox.zone_lookup_url();
-    settings.vendors.allow_loopback = true;
-    settings.vendors.timeout_secs = timeout_secs;
-    settings
-}
-
 async fn world_with(state: State, code: &str) -> World {
     let sandbox = Sandbox::start(state).await;
     let portal = Portal::with_settings(
-        settings(&sandbox, 2),
+        integration_tests::sandbox_settings(&sandbox, "msp-integrations"),
         IntegrationCode::Value(SecretString::from(code.to_owned())),
     );
     let admin = portal.admin(TENANT);

@@ -136,7 +136,6 @@ async fn the_autotask_integration_code_is_read_from_secrets_manager() {
     use secrecy::SecretString;
     use shared::{
         aws::AutotaskCodeSource,
-        config::Settings,
         ports::{SecretName, Secrets},
         store::{dynamodb::DynamoTable, secrets_manager::SecretsManager},
     };
@@ -156,9 +155,8 @@ async fn the_autotask_integration_code_is_read_from_secrets_manager() {
         .await
         .unwrap();
     let sandbox = Sandbox::demo().await;
-    let mut settings = Settings::with_prefix(format!("test-{}", ulid::Ulid::new()));
-    settings.vendors.autotask_zone_lookup_url = sandbox.zone_lookup_url();
-    settings.vendors.allow_loopback = true;
+    let settings =
+        integration_tests::sandbox_settings(&sandbox, &format!("test-{}", ulid::Ulid::new()));
     let app = shared::aws::app(
         &sdk,
         &table,

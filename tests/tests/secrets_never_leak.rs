@@ -108,14 +108,11 @@ async fn aws_back_end_never_leaks_secrets() {
 async fn autotask_credentials_never_leak() {
     use integration_tests::portal::Portal;
     use sandbox::autotask::{DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME, Sandbox};
-    use shared::{config::Settings, providers::autotask::IntegrationCode};
+    use shared::providers::autotask::IntegrationCode;
 
     let sandbox = Sandbox::demo().await;
-    let mut settings = Settings::default();
-    settings.vendors.autotask_zone_lookup_url = sandbox.zone_lookup_url();
-    settings.vendors.allow_loopback = true;
     let portal = Portal::with_settings(
-        settings,
+        integration_tests::sandbox_settings(&sandbox, "msp-integrations"),
         IntegrationCode::Value(SecretString::from(DEMO_INTEGRATION_CODE)),
     );
     let logs = LogCapture::default();

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use shared::{
     api::{self, App, Claims, Scope},
     aws::AutotaskCodeSource,
-    config::Settings,
     domain::{
         Connection, ConnectionStatus, OrgId, Provider, SyncTrigger, TenantId, VendorInstance,
     },
@@ -52,9 +51,8 @@ async fn env() -> Env {
         .queue_url
         .unwrap();
     let sandbox = Sandbox::demo().await;
-    let mut settings = Settings::with_prefix(format!("test-{}", ulid::Ulid::new()));
-    settings.vendors.autotask_zone_lookup_url = sandbox.zone_lookup_url();
-    settings.vendors.allow_loopback = true;
+    let settings =
+        integration_tests::sandbox_settings(&sandbox, &format!("test-{}", ulid::Ulid::new()));
     let app = shared::aws::app(
         &sdk,
         &table,

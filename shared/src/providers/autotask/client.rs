@@ -406,30 +406,17 @@ impl<'a> Client<'a> {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let sent = request.send().await;
-            let (status, headers, bytes) = match sent {
+            let received = match request.send().await {
                 Ok(response) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    match response.bytes().await {
-                        Ok(b) => (status, headers, b),
-                        Err(e) => {
-                            drop(permit);
-                            if write || last {
-                                return Err(transport_error(&e, "Autotask", write));
-                            }
-                            tokio::time::sleep(backoff(
-                                attempt,
-                                Duration::from_millis(200),
-                                Duration::from_secs(5),
-                            ))
-                            .await;
-                            continue;
-                        }
-                    }
+                    let (status, headers) = (response.status(), response.headers().clone());
+                    response.bytes().await.map(|b| (status, headers, b))
                 }
+                Err(e) => Err(e),
+            };
+            drop(permit);
+            let (status, headers, bytes) = match received {
+                Ok(received) => received,
                 Err(e) => {
-                    drop(permit);
                     // A refused connection sent nothing, so even a write may be tried again.
                     if last || (write && !e.is_connect()) {
                         return Err(transport_error(&e, "Autotask", write));
@@ -443,7 +430,6 @@ impl<'a> Client<'a> {
                     continue;
                 }
             };
-            drop(permit);
             let message = || {
                 serde_json::from_slice::<ErrorBody>(&bytes)
                     .ok()
