@@ -178,7 +178,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let lambda_dir = root.join("target/lambda");
+    // `LAMBDA_BINARIES` points at another build of the same binaries (e.g. target/release
+    // after `cargo build --profile bench`), for quicker iterations than cargo lambda's.
+    let lambda_dir = std::env::var("LAMBDA_BINARIES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target/lambda"));
     let fixtures = root.join("tests/fixtures");
     let sdk = integration_tests::moto().await;
     let table = format!("bench-{}", ulid::Ulid::new());
@@ -219,7 +223,13 @@ async fn main() {
     let mut rows = Vec::new();
     let mut baseline = None;
     for (name, fixture) in cases {
-        let binary = lambda_dir.join(name).join("bootstrap");
+        let binary = [
+            lambda_dir.join(name).join("bootstrap"),
+            lambda_dir.join(name),
+        ]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| lambda_dir.join(name).join("bootstrap"));
         assert!(
             binary.exists(),
             "{} is missing: run `cargo lambda build --release` first",
