@@ -19,7 +19,6 @@ use axum::{
     http::{HeaderMap, HeaderValue},
     routing::{get, post},
 };
-use shared::store::dynamodb::DynamoTable;
 use tokio::sync::Notify;
 
 /// Runs per binary; the table shows the median.
@@ -185,11 +184,7 @@ async fn main() {
         .unwrap_or_else(|_| root.join("target/lambda"));
     let fixtures = root.join("tests/fixtures");
     let sdk = integration_tests::moto().await;
-    let table = format!("bench-{}", ulid::Ulid::new());
-    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .create_table()
-        .await
-        .unwrap();
+    let table = integration_tests::moto_table(&sdk).await;
     let queue = aws_sdk_sqs::Client::new(&sdk)
         .create_queue()
         .queue_name(format!("bench-{}", ulid::Ulid::new()))

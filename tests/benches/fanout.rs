@@ -11,7 +11,6 @@ use shared::{
     domain::{Connection, ConnectionStatus, TenantId, VendorInstance},
     jobs::dispatch,
     ports::Expect,
-    store::dynamodb::DynamoTable,
 };
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -21,11 +20,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     let sdk = integration_tests::moto().await;
-    let table = format!("bench-{}", ulid::Ulid::new());
-    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .create_table()
-        .await
-        .expect("table");
+    let table = integration_tests::moto_table(&sdk).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue_url = sqs
         .create_queue()

@@ -60,6 +60,16 @@ pub async fn moto() -> SdkConfig {
         .await
 }
 
+/// A new DynamoDB table on moto, shaped as the template declares it; returns its name.
+pub async fn moto_table(sdk: &SdkConfig) -> String {
+    let name = format!("test-{}", Ulid::new());
+    DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), &name)
+        .create_table()
+        .await
+        .expect("moto creates the table");
+    name
+}
+
 /// One storage back end, fresh and private to the test that made it.
 pub struct Backend {
     /// Which back end, for messages.
@@ -94,11 +104,7 @@ impl Backend {
     pub async fn dynamodb() -> Self {
         let sdk = moto().await;
         let clock = ManualClock::new();
-        let table = DynamoTable::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            format!("test-{}", Ulid::new()),
-        );
-        table.create_table().await.expect("moto creates the table");
+        let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), moto_table(&sdk).await);
         Self {
             name: "dynamodb",
             store: Arc::new(TableStore::new(table, clock.clone())),

@@ -137,15 +137,11 @@ async fn the_autotask_integration_code_is_read_from_secrets_manager() {
     use shared::{
         aws::AutotaskCodeSource,
         ports::{SecretName, Secrets},
-        store::{dynamodb::DynamoTable, secrets_manager::SecretsManager},
+        store::secrets_manager::SecretsManager,
     };
 
     let sdk = integration_tests::moto().await;
-    let table = format!("test-{}", ulid::Ulid::new());
-    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .create_table()
-        .await
-        .unwrap();
+    let table = integration_tests::moto_table(&sdk).await;
     let code_secret = format!("deploy-{}/autotask-integration-code", ulid::Ulid::new());
     SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk))
         .put(

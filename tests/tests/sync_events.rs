@@ -17,7 +17,6 @@ use shared::{
     lambda::sync::handle,
     ports::{Expect, RunQueue, RunRequest},
     queue::SqsQueue,
-    store::dynamodb::DynamoTable,
 };
 
 const TENANT: &str = "acme-msp";
@@ -36,11 +35,7 @@ struct Env {
 
 async fn env() -> Env {
     let sdk = integration_tests::moto().await;
-    let table = format!("test-{}", ulid::Ulid::new());
-    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .create_table()
-        .await
-        .unwrap();
+    let table = integration_tests::moto_table(&sdk).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue_url = sqs
         .create_queue()
