@@ -48,6 +48,14 @@ pub struct VendorSettings {
     pub autotask_hourly_budget: u32,
     /// Concurrent calls per Autotask endpoint per connection. `AUTOTASK_CONCURRENCY`, 1 to 3.
     pub autotask_concurrency: usize,
+    /// Calls one HaloPSA connection may make per rolling window. `HALOPSA_WINDOW_BUDGET`,
+    /// default 200: two thirds of hosted Halo's 300 per 5 minutes, the rest is the partner's
+    /// other tools'.
+    pub halopsa_window_budget: u32,
+    /// The rolling window of that budget, seconds. `HALOPSA_WINDOW_SECS`, default 300.
+    pub halopsa_window_secs: u64,
+    /// Concurrent calls per HaloPSA connection. `HALOPSA_CONCURRENCY`, 1 to 8, default 2.
+    pub halopsa_concurrency: usize,
     /// Timeout of one vendor request, seconds. `VENDOR_TIMEOUT_SECS`, default 30.
     pub timeout_secs: u64,
 }
@@ -60,6 +68,9 @@ impl Default for VendorSettings {
             allow_loopback: false,
             autotask_hourly_budget: 5000,
             autotask_concurrency: 3,
+            halopsa_window_budget: 200,
+            halopsa_window_secs: 300,
+            halopsa_concurrency: 2,
             timeout_secs: 30,
         }
     }
@@ -147,6 +158,9 @@ impl Settings {
             allow_loopback,
             autotask_hourly_budget: number("AUTOTASK_HOURLY_BUDGET", 5000, 1..=10_000)? as u32,
             autotask_concurrency: number("AUTOTASK_CONCURRENCY", 3, 1..=3)? as usize,
+            halopsa_window_budget: number("HALOPSA_WINDOW_BUDGET", 200, 1..=100_000)? as u32,
+            halopsa_window_secs: number("HALOPSA_WINDOW_SECS", 300, 1..=3600)?,
+            halopsa_concurrency: number("HALOPSA_CONCURRENCY", 2, 1..=8)? as usize,
             timeout_secs: number("VENDOR_TIMEOUT_SECS", 30, 1..=300)?,
         };
         check_vendor_url(

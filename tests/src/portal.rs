@@ -96,6 +96,17 @@ impl Portal {
         }
     }
 
+    /// The same runner with its vendor integrations changed (a provider built with a test
+    /// resolver, say). Queued sync runs keep the integrations the runner started with.
+    pub fn with_integrations(
+        mut self,
+        change: impl FnOnce(shared::app::Integrations) -> shared::app::Integrations,
+    ) -> Self {
+        self.runner.app.integrations = change(self.runner.app.integrations.clone());
+        self.router = self.runner.clone().router();
+        self
+    }
+
     /// An admin token of `tenant`.
     pub fn admin(&self, tenant: &str) -> String {
         self.runner.tokens.mint(tenant, "admin")

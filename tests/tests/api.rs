@@ -343,7 +343,7 @@ async fn provider_routes_without_their_vendor_work_answer_501() {
     let reply = portal
         .raw(
             Method::POST,
-            "/v1/integrations/halopsa/connect",
+            "/v1/integrations/ninjaone/connect",
             Some(&admin),
             Some("application/json"),
             b"{}".to_vec(),
@@ -351,14 +351,14 @@ async fn provider_routes_without_their_vendor_work_answer_501() {
         .await;
     let body = reply.problem(StatusCode::NOT_IMPLEMENTED);
     assert!(
-        body["detail"].as_str().unwrap().contains("HaloPSA"),
+        body["detail"].as_str().unwrap().contains("NinjaOne"),
         "{body}"
     );
     // Access rules still apply first.
     portal
         .raw(
             Method::POST,
-            "/v1/integrations/halopsa/connect",
+            "/v1/integrations/ninjaone/connect",
             Some(&portal.viewer("acme")),
             None,
             vec![],

@@ -72,10 +72,11 @@ async fn each_function_answers_its_routes_from_real_events() {
     assert_eq!(revoke.body, Value::Null);
 
     for (function, name, status) in [
+        // A private site address is refused before any request leaves.
         (
             Function::Connect,
             "connect-halopsa",
-            StatusCode::NOT_IMPLEMENTED,
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             Function::OauthCallback,

@@ -29,6 +29,7 @@ fn connection(b: &Backend, provider: Provider, status: ConnectionStatus) -> Conn
         Provider::Halopsa => VendorInstance::Halopsa {
             site_url: "https://acme.halopsa.com".into(),
             tenant: None,
+            auth_url: "https://acme.halopsa.com/auth".into(),
         },
         Provider::Ninjaone => VendorInstance::Ninjaone {
             region: NinjaRegion::Eu,

@@ -4,12 +4,14 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{config::Settings, providers::autotask::IntegrationCode};
 
-use sandbox::autotask;
+use sandbox::{autotask, halopsa};
 
 /// The running sandbox vendors, kept alive as long as the runner.
 pub struct Sandboxes {
     /// Autotask.
     pub autotask: autotask::Sandbox,
+    /// HaloPSA.
+    pub halopsa: halopsa::Sandbox,
 }
 
 impl Sandboxes {
@@ -17,6 +19,7 @@ impl Sandboxes {
     pub async fn start() -> Self {
         Self {
             autotask: autotask::Sandbox::demo().await,
+            halopsa: halopsa::Sandbox::demo().await,
         }
     }
 
@@ -35,6 +38,11 @@ impl Sandboxes {
                 "base_url": self.autotask.zone_lookup_url(),
                 "username": autotask::DEMO_USERNAME,
                 "secret": autotask::DEMO_SECRET,
+            },
+            "halopsa": {
+                "site_url": self.halopsa.site_url(),
+                "client_id": halopsa::DEMO_CLIENT_ID,
+                "client_secret": halopsa::DEMO_CLIENT_SECRET,
             },
         })
     }

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, body, routes::Params, vendor};
 use crate::{
@@ -77,11 +77,19 @@ struct Options {
     items: Vec<Choice>,
 }
 
+/// `?parent=` narrows a dependent list to one parent's choices (Halo: an SLA's priorities).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionsQuery {
+    parent: Option<i64>,
+}
+
 pub(super) async fn options(
     app: &App,
     tenant: &TenantId,
     provider: Provider,
     params: &Params,
+    req: &Request<Bytes>,
 ) -> Result<Response<Bytes>, ApiError> {
     let configurator =
         vendor::capability(app, provider, "configuration options", |i| i.configurator())?;
@@ -93,9 +101,15 @@ pub(super) async fn options(
             configurator.lists().join(", ")
         )));
     }
+    let query: OptionsQuery = body::query(req)?;
     let session = vendor::open(app, tenant, provider).await?;
     match configurator.options(&session, list).await {
-        Ok(items) => Ok(body::respond(StatusCode::OK, &Options { items })),
+        Ok(mut items) => {
+            if let Some(parent) = query.parent {
+                items.retain(|c| c.parent == Some(parent));
+            }
+            Ok(body::respond(StatusCode::OK, &Options { items }))
+        }
         Err(e) => Err(vendor::failed(app, &session, e).await),
     }
 }

@@ -99,7 +99,7 @@ async fn dispatch(
         Op::GetConfiguration => configuration::get(app, tenant()?, provider()?).await,
         Op::PutConfiguration => configuration::put(app, tenant()?, provider()?, req).await,
         Op::DeleteConfiguration => configuration::delete(app, tenant()?, provider()?).await,
-        Op::Options => configuration::options(app, tenant()?, provider()?, params).await,
+        Op::Options => configuration::options(app, tenant()?, provider()?, params, req).await,
         Op::Catalog => mapping::catalog(app, tenant()?, provider()?, params, req).await,
         Op::ListPlanMappings => mapping::list_plans(app, tenant()?, provider()?).await,
         Op::PutPlanMapping => mapping::put_plan(app, tenant()?, provider()?, params, req).await,

@@ -149,6 +149,9 @@ fn vendor_shape(e: &VendorError) -> Shape {
             s.errors.push(FieldError::new(*field, detail.clone()));
             s
         }
+        VendorError::PermissionDenied { detail, .. } => {
+            Shape::new(StatusCode::UNPROCESSABLE_ENTITY, detail.clone())
+        }
         VendorError::Refused { vendor_message } => Shape::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("the vendor refused: {vendor_message}"),

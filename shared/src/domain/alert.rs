@@ -21,6 +21,15 @@ pub struct Alert {
     pub description: String,
 }
 
+/// The reference stored with a vendor's ticket for an alert's dedupe key (Autotask
+/// `externalID`, Halo ticket details), so a retry can find a ticket whose create answer was
+/// lost: short, stable, and free of whatever the key holds.
+pub fn ticket_reference(dedupe_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(dedupe_key.as_bytes());
+    format!("msp-{}", &hex::encode(digest)[..32])
+}
+
 impl Alert {
     /// Checks what the platform sent.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {

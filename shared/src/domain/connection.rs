@@ -64,6 +64,8 @@ pub enum VendorInstance {
         site_url: String,
         /// Hosted tenant, when the instance needs one.
         tenant: Option<String>,
+        /// The authorisation server, as `/api/authinfo` named it (or `{site}/auth`).
+        auth_url: String,
     },
     /// NinjaOne: the region whose instance the partner's account lives in.
     Ninjaone {

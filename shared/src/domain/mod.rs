@@ -14,7 +14,7 @@ mod provider;
 mod sync_run;
 mod validation;
 
-pub use alert::Alert;
+pub use alert::{Alert, ticket_reference};
 pub use configuration::{
     AutotaskSettings, Configuration, HaloSettings, NinjaSettings, ProviderSettings,
 };

@@ -41,6 +41,15 @@ pub enum VendorError {
         /// The vendor's message.
         vendor_message: Option<String>,
     },
+    /// The vendor's API user lacks a permission the integration needs (HaloPSA's 403): the
+    /// partner fixes the user's role in the vendor, not the credentials.
+    #[error("{detail}")]
+    PermissionDenied {
+        /// Summary naming what is missing.
+        detail: String,
+        /// The vendor's message.
+        vendor_message: Option<String>,
+    },
     /// The vendor refused an operation on business grounds (Autotask's 500 with `errors`).
     #[error("{vendor_message}")]
     Refused {
@@ -75,7 +84,8 @@ impl VendorError {
         match self {
             VendorError::Invalid { vendor_message, .. }
             | VendorError::CredentialsRejected { vendor_message, .. }
-            | VendorError::IntegrationRefused { vendor_message, .. } => vendor_message.as_deref(),
+            | VendorError::IntegrationRefused { vendor_message, .. }
+            | VendorError::PermissionDenied { vendor_message, .. } => vendor_message.as_deref(),
             VendorError::Refused { vendor_message } => Some(vendor_message),
             _ => None,
         }

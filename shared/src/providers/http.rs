@@ -8,13 +8,20 @@ use url::Url;
 
 use crate::ports::VendorError;
 
-/// Builds the HTTP client (rustls, no proxies from the environment, bounded timeouts).
-pub fn client(timeout: Duration) -> reqwest::Client {
+/// The HTTP client's settings (rustls, no proxies from the environment, no redirects,
+/// bounded timeouts); a provider may add a resolver before building.
+pub fn builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
+        .no_proxy()
         .connect_timeout(Duration::from_secs(5).min(timeout))
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("msp-integrations/", env!("CARGO_PKG_VERSION")))
+}
+
+/// Builds the HTTP client with [`builder`]'s settings.
+pub fn client(timeout: Duration) -> reqwest::Client {
+    builder(timeout)
         .build()
         .expect("the HTTP client builds with static settings")
 }

@@ -1,7 +1,10 @@
 //! Vendor clients and their capability implementations. Each speaks its vendor's wire format
 //! with hand-written serde structs and keeps vendor quirks at this edge.
 
+pub mod address;
 pub mod autotask;
+pub mod budget;
+pub mod halopsa;
 pub mod http;
 
 use std::{sync::Arc, time::Duration};
@@ -29,5 +32,14 @@ pub fn integrations(
         var: "AUTOTASK_ZONE_LOOKUP_URL",
         problem: e.to_string(),
     })?;
-    Ok(Integrations::default().with(Arc::new(autotask)))
+    let halopsa = halopsa::HaloIntegration::new(halopsa::HaloOptions {
+        policy: address::AddressPolicy::system(v.allow_loopback),
+        window_budget: v.halopsa_window_budget,
+        window: Duration::from_secs(v.halopsa_window_secs),
+        concurrency: v.halopsa_concurrency,
+        timeout: Duration::from_secs(v.timeout_secs),
+    });
+    Ok(Integrations::default()
+        .with(Arc::new(autotask))
+        .with(Arc::new(halopsa)))
 }

@@ -3,6 +3,7 @@
 //! The tests and the local runner's sandbox mode both use them.
 
 pub mod autotask;
+pub mod halopsa;
 mod server;
 
 pub use server::{Fault, FaultKind};

@@ -20,7 +20,10 @@ use url::Url;
 use super::wire::{ErrorBody, ItemId, ItemResponse, QueryPage, Threshold, ZoneInfo};
 use crate::{
     ports::VendorError,
-    providers::http::{backoff, origin, retry_after, transport_error, vendor_url},
+    providers::{
+        budget::RollingBudget,
+        http::{backoff, origin, retry_after, transport_error, vendor_url},
+    },
 };
 
 /// Autotask's page size, and the most ids we put in one `in` filter.
@@ -41,27 +44,16 @@ const VERSION: &str = "V1.0";
 pub struct Limits {
     per_endpoint: usize,
     endpoints: Mutex<HashMap<String, Arc<Semaphore>>>,
-    budget: Mutex<Budget>,
-}
-
-/// A token bucket: `capacity` calls, refilled evenly over an hour.
-struct Budget {
-    capacity: f64,
-    tokens: f64,
-    last: Instant,
+    budget: RollingBudget,
 }
 
 impl Limits {
-    /// `per_endpoint` concurrent calls per entity endpoint, `hourly` calls per hour.
+    /// `per_endpoint` concurrent calls per entity endpoint, `hourly` calls per rolling hour.
     pub fn new(per_endpoint: usize, hourly: u32) -> Self {
         Self {
             per_endpoint: per_endpoint.max(1),
             endpoints: Mutex::default(),
-            budget: Mutex::new(Budget {
-                capacity: f64::from(hourly),
-                tokens: f64::from(hourly),
-                last: Instant::now(),
-            }),
+            budget: RollingBudget::new(hourly, Duration::from_secs(3600)),
         }
     }
 
@@ -73,20 +65,10 @@ impl Limits {
     }
 
     fn take(&self) -> Result<(), VendorError> {
-        let mut b = self.budget.lock().expect("budget lock");
-        let now = Instant::now();
-        let refill = now.duration_since(b.last).as_secs_f64() * b.capacity / 3600.0;
-        b.tokens = (b.tokens + refill).min(b.capacity);
-        b.last = now;
-        if b.tokens < 1.0 {
-            let wait = ((1.0 - b.tokens) * 3600.0 / b.capacity.max(1.0)).ceil() as u64;
-            return Err(VendorError::Throttled {
-                detail: "this connection's hourly Autotask budget is spent; the partner's other tools keep their share".into(),
-                retry_after_secs: wait.max(1),
-            });
-        }
-        b.tokens -= 1.0;
-        Ok(())
+        self.budget.try_take().map_err(|wait| VendorError::Throttled {
+            detail: "this connection's hourly Autotask budget is spent; the partner's other tools keep their share".into(),
+            retry_after_secs: wait.as_secs().max(1),
+        })
     }
 }
 

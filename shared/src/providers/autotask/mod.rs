@@ -15,7 +15,6 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339, macros::format_description};
 use tokio::sync::OnceCell;
 use url::Url;
@@ -31,7 +30,7 @@ use super::http;
 use crate::{
     domain::{
         Alert, AutotaskSettings, ConnectRequest, FieldError, OrgTarget, PlanTarget, Provider,
-        ProviderSettings, TenantId, VendorInstance,
+        ProviderSettings, TenantId, VendorInstance, ticket_reference,
     },
     ports::{
         CatalogItem, CatalogPage, CatalogQuery, Choice, Configurator, Connected, Connector,
@@ -257,12 +256,6 @@ fn naive(at: OffsetDateTime) -> String {
         "[year]-[month]-[day]T[hour]:[minute]:[second]"
     ))
     .expect("formatting a date cannot fail")
-}
-
-/// Autotask's `externalID` for a dedupe key: short, stable, and free of whatever the key holds.
-fn external_id(dedupe_key: &str) -> String {
-    let digest = Sha256::digest(dedupe_key.as_bytes());
-    format!("msp-{}", &hex::encode(digest)[..32])
 }
 
 fn not_autotask() -> VendorError {
@@ -981,7 +974,7 @@ impl TicketDesk for AutotaskIntegration {
     ) -> Result<Option<i64>, VendorError> {
         let complete = complete_status(&self.ticket_fields(session).await?);
         let filter = json!([
-            {"op": "eq", "field": "externalID", "value": external_id(dedupe_key)},
+            {"op": "eq", "field": "externalID", "value": ticket_reference(dedupe_key)},
             {"op": "noteq", "field": "status", "value": complete},
         ]);
         let found: Vec<Ticket> = self
@@ -1027,7 +1020,7 @@ impl TicketDesk for AutotaskIntegration {
             "ticketType": s.ticket_type,
             "serviceLevelAgreementID": s.sla,
             "dueDateTime": due,
-            "externalID": external_id(&alert.dedupe_key),
+            "externalID": ticket_reference(&alert.dedupe_key),
         });
         self.client(session).await?.create("Tickets", &body).await
     }
