@@ -79,6 +79,10 @@ mod tests {
         }
         // 7 calls at 3 per 50 ms need two full windows.
         assert!(started.elapsed() >= Duration::from_millis(100));
-        assert!(b.take(Duration::ZERO).await.is_err());
+        let mut more = 0;
+        while b.take(Duration::ZERO).await.is_ok() {
+            more += 1;
+        }
+        assert!(more <= 3, "at most a window's worth without waiting: {more}");
     }
 }
