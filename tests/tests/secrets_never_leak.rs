@@ -153,3 +153,89 @@ async fn autotask_credentials_never_leak() {
         }
     }
 }
+
+/// The HaloPSA paths, succeeding and failing, with the client secret and bearer tokens in
+/// play: connect, lists, a renewed token after Halo expires one, a sync, and a rotated secret.
+#[tokio::test]
+async fn halopsa_credentials_and_tokens_never_leak() {
+    use integration_tests::portal::Portal;
+    use sandbox::halopsa::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox};
+    use shared::{config::Settings, providers::autotask::IntegrationCode};
+
+    let sandbox = Sandbox::demo().await;
+    let mut settings = Settings::with_prefix("msp-integrations");
+    settings.vendors.allow_loopback = true;
+    let portal = Portal::with_settings(settings, IntegrationCode::Missing);
+    let logs = LogCapture::default();
+    let _guard = logs.start();
+    let admin = portal.admin("acme");
+    let mut seen = Vec::new();
+    for secret in ["wrong-halo-secret-5678", DEMO_CLIENT_SECRET] {
+        let reply = portal
+            .post(
+                "/v1/integrations/halopsa/connect",
+                &admin,
+                serde_json::json!({"site_url": sandbox.site_url(), "client_id": DEMO_CLIENT_ID, "client_secret": secret}),
+            )
+            .await;
+        seen.push(format!("{:?} {}", reply.headers, reply.body));
+    }
+    for _ in 0..2 {
+        let slas = portal
+            .get("/v1/integrations/halopsa/options/slas", &admin)
+            .await;
+        seen.push(slas.body.to_string());
+        sandbox.with(|s| s.expire_tokens());
+    }
+    let put = portal
+        .put(
+            "/v1/organizations/acme",
+            &admin,
+            serde_json::json!({"name": "Acme", "seats": 3}),
+        )
+        .await;
+    seen.push(put.body.to_string());
+    let mapped = portal
+        .put(
+            "/v1/integrations/halopsa/org-mappings/acme",
+            &admin,
+            serde_json::json!({"customer_id": 101, "licence_id": 105}),
+        )
+        .await;
+    seen.push(mapped.body.to_string());
+    sandbox.with(|s| {
+        s.client_secret = "rotated-halo-secret-unknown".into();
+        s.expire_tokens();
+    });
+    let sync = portal
+        .post(
+            "/v1/integrations/halopsa/sync",
+            &admin,
+            serde_json::json!({}),
+        )
+        .await;
+    seen.push(sync.body.to_string());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    seen.push(
+        portal
+            .get("/v1/integrations", &admin)
+            .await
+            .body
+            .to_string(),
+    );
+    seen.push(logs.text());
+    assert!(
+        sandbox.with(|s| s.tokens_issued) >= 2,
+        "tokens were in play"
+    );
+    assert!(logs.text().contains("connected"), "logs were captured");
+    for text in &seen {
+        for secret in [
+            DEMO_CLIENT_SECRET,
+            "wrong-halo-secret-5678",
+            "halo-sandbox-token",
+        ] {
+            assert!(!text.contains(secret), "leaked {secret}: {text}");
+        }
+    }
+}

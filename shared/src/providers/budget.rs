@@ -83,6 +83,9 @@ mod tests {
         while b.take(Duration::ZERO).await.is_ok() {
             more += 1;
         }
-        assert!(more <= 3, "at most a window's worth without waiting: {more}");
+        assert!(
+            more <= 3,
+            "at most a window's worth without waiting: {more}"
+        );
     }
 }
