@@ -87,6 +87,9 @@ pub struct Settings {
     pub vendors: VendorSettings,
     /// The portal page the OAuth callback redirects to. `PORTAL_URL`.
     pub portal_url: Option<String>,
+    /// The API's public base URL; the OAuth redirect URI is
+    /// `{PUBLIC_API_URL}/v1/oauth/{provider}/callback`. `PUBLIC_API_URL`.
+    pub public_api_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -171,6 +174,23 @@ impl Settings {
         if let Some(url) = &vendors.ninjaone_base_url {
             check_vendor_url("NINJAONE_BASE_URL", url, allow_loopback)?;
         }
+        // Where browsers are sent: absolute http(s) URLs, so no redirect is ever relative
+        // or to another scheme.
+        for var in ["PORTAL_URL", "PUBLIC_API_URL"] {
+            if let Some(v) = lookup(var).filter(|v| !v.is_empty()) {
+                let ok = url::Url::parse(&v).is_ok_and(|u| {
+                    matches!(u.scheme(), "https" | "http")
+                        && u.host().is_some()
+                        && u.username().is_empty()
+                });
+                if !ok {
+                    return Err(ConfigError {
+                        var,
+                        problem: "must be an absolute https:// URL".into(),
+                    });
+                }
+            }
+        }
         let secrets_prefix = get("SECRETS_PREFIX", "msp-integrations");
         if secrets_prefix.ends_with('/') || secrets_prefix.contains("//") {
             return Err(ConfigError {
@@ -187,6 +207,7 @@ impl Settings {
             },
             vendors,
             portal_url: lookup("PORTAL_URL").filter(|v| !v.is_empty()),
+            public_api_url: lookup("PUBLIC_API_URL").filter(|v| !v.is_empty()),
         })
     }
 }

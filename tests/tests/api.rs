@@ -340,32 +340,47 @@ async fn bad_requests_get_problems_and_store_nothing() {
 async fn provider_routes_without_their_vendor_work_answer_501() {
     let portal = Portal::new();
     let admin = portal.admin("acme");
+    // Kinds no provider syncs in this build.
     let reply = portal
-        .raw(
-            Method::POST,
-            "/v1/integrations/ninjaone/connect",
-            Some(&admin),
-            Some("application/json"),
-            b"{}".to_vec(),
+        .post(
+            "/v1/integrations/autotask/sync",
+            &admin,
+            serde_json::json!({"kinds": ["contacts"]}),
         )
         .await;
     let body = reply.problem(StatusCode::NOT_IMPLEMENTED);
     assert!(
-        body["detail"].as_str().unwrap().contains("NinjaOne"),
+        body["detail"].as_str().unwrap().contains("Autotask"),
         "{body}"
     );
     // Access rules still apply first.
     portal
         .raw(
             Method::POST,
-            "/v1/integrations/ninjaone/connect",
+            "/v1/integrations/autotask/sync",
             Some(&portal.viewer("acme")),
             None,
             vec![],
         )
         .await
         .problem(StatusCode::FORBIDDEN);
-    // The OAuth callback is public.
+    // The OAuth callback is public; HaloPSA has no consent flow.
+    let callback = portal
+        .raw(
+            Method::GET,
+            "/v1/oauth/halopsa/callback?code=x&state=y",
+            None,
+            None,
+            vec![],
+        )
+        .await;
+    let body = callback.problem(StatusCode::NOT_IMPLEMENTED);
+    assert!(
+        body["detail"].as_str().unwrap().contains("HaloPSA"),
+        "{body}"
+    );
+    // Without PORTAL_URL the NinjaOne callback cannot send anyone anywhere: a problem, not a
+    // redirect.
     portal
         .raw(
             Method::GET,

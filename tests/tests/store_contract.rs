@@ -5,12 +5,12 @@ use integration_tests::Backend;
 use secrecy::{ExposeSecret, SecretString};
 use shared::{
     domain::{
-        AutotaskSettings, Connection, ConnectionStatus, HaloSettings, NinjaRegion, OrgId,
-        OrgMapping, OrgTarget, Organization, Plan, PlanId, PlanMapping, PlanTarget, Provider,
-        ProviderSettings, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger, TenantId,
-        VendorInstance,
+        Asset, AssetFields, AutotaskSettings, CONSENT_TTL, Connection, ConnectionStatus,
+        HaloSettings, NinjaRegion, OrgId, OrgMapping, OrgTarget, Organization, PendingConsent,
+        Plan, PlanId, PlanMapping, PlanTarget, Provider, ProviderSettings, SyncCounts, SyncKind,
+        SyncRun, SyncStatus, SyncTrigger, TenantId, VendorInstance, state_hash,
     },
-    ports::{Cursor, Expect, SecretName, StoreError},
+    ports::{Cursor, Expect, LeaseKind, SecretName, StoreError},
 };
 use time::Duration;
 use ulid::Ulid;
@@ -458,27 +458,35 @@ mod checks {
         let ttl = Duration::seconds(60);
         let first = b
             .store
-            .acquire_lease(&t, Provider::Autotask, ttl)
+            .acquire_lease(&t, Provider::Autotask, LeaseKind::Run, ttl)
             .await
             .unwrap();
         assert!(
-            is_conflict(b.store.acquire_lease(&t, Provider::Autotask, ttl).await),
+            is_conflict(
+                b.store
+                    .acquire_lease(&t, Provider::Autotask, LeaseKind::Run, ttl)
+                    .await
+            ),
             "a second holder is refused"
         );
         b.store
-            .acquire_lease(&t, Provider::Halopsa, ttl)
+            .acquire_lease(&t, Provider::Halopsa, LeaseKind::Run, ttl)
             .await
             .expect("another connection's lease is independent");
         let renewed = b.store.renew_lease(&first, ttl).await.unwrap();
         b.clock.advance(Duration::seconds(45));
         assert!(
-            is_conflict(b.store.acquire_lease(&t, Provider::Autotask, ttl).await),
+            is_conflict(
+                b.store
+                    .acquire_lease(&t, Provider::Autotask, LeaseKind::Run, ttl)
+                    .await
+            ),
             "renewal extended the lease"
         );
         b.clock.advance(Duration::seconds(16));
         let second = b
             .store
-            .acquire_lease(&t, Provider::Autotask, ttl)
+            .acquire_lease(&t, Provider::Autotask, LeaseKind::Run, ttl)
             .await
             .expect("an expired lease can be taken");
         assert!(
@@ -487,14 +495,167 @@ mod checks {
         );
         b.store.release_lease(&renewed).await.unwrap();
         assert!(
-            is_conflict(b.store.acquire_lease(&t, Provider::Autotask, ttl).await),
+            is_conflict(
+                b.store
+                    .acquire_lease(&t, Provider::Autotask, LeaseKind::Run, ttl)
+                    .await
+            ),
             "the old holder's release did not free the new holder's lease"
         );
         b.store.release_lease(&second).await.unwrap();
         b.store
-            .acquire_lease(&t, Provider::Autotask, ttl)
+            .acquire_lease(&t, Provider::Autotask, LeaseKind::Run, ttl)
             .await
             .expect("a released lease can be taken at once");
+    }
+
+    pub async fn refresh_leases_are_apart_from_run_leases(b: Backend) {
+        let t = tenant("acme");
+        let ttl = Duration::seconds(30);
+        let run = b
+            .store
+            .acquire_lease(&t, Provider::Ninjaone, LeaseKind::Run, ttl)
+            .await
+            .unwrap();
+        let refresh = b
+            .store
+            .acquire_lease(&t, Provider::Ninjaone, LeaseKind::TokenRefresh, ttl)
+            .await
+            .expect("a running sync does not block a token refresh");
+        assert!(is_conflict(
+            b.store
+                .acquire_lease(&t, Provider::Ninjaone, LeaseKind::TokenRefresh, ttl)
+                .await
+        ));
+        b.store.release_lease(&refresh).await.unwrap();
+        assert!(
+            is_conflict(
+                b.store
+                    .acquire_lease(&t, Provider::Ninjaone, LeaseKind::Run, ttl)
+                    .await
+            ),
+            "releasing the refresh lease left the run lease alone"
+        );
+        b.store.release_lease(&run).await.unwrap();
+    }
+
+    fn consent(b: &Backend, tenant_id: &str) -> PendingConsent {
+        let now = shared::ports::Clock::now(&*b.clock);
+        PendingConsent {
+            tenant: tenant(tenant_id),
+            provider: Provider::Ninjaone,
+            region: NinjaRegion::Eu,
+            code_verifier: "verifier-".repeat(5),
+            created_at: now,
+            expires_at: now + CONSENT_TTL,
+        }
+    }
+
+    pub async fn consents_are_taken_once_and_expire(b: Backend) {
+        let hash = state_hash("state-1");
+        b.store
+            .put_consent(&hash, &consent(&b, "acme"))
+            .await
+            .unwrap();
+        assert!(
+            is_conflict(b.store.put_consent(&hash, &consent(&b, "other")).await),
+            "a state is never reused"
+        );
+        let (first, second) =
+            tokio::join!(b.store.take_consent(&hash), b.store.take_consent(&hash));
+        let taken: Vec<PendingConsent> = [first.unwrap(), second.unwrap()]
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(taken.len(), 1, "of two concurrent takes, one gets it");
+        assert_eq!(taken[0].tenant, tenant("acme"));
+        assert_eq!(b.store.take_consent(&hash).await.unwrap(), None, "replayed");
+
+        let late = state_hash("state-2");
+        b.store
+            .put_consent(&late, &consent(&b, "acme"))
+            .await
+            .unwrap();
+        b.clock.advance(CONSENT_TTL + Duration::seconds(1));
+        assert_eq!(b.store.take_consent(&late).await.unwrap(), None, "expired");
+        assert_eq!(
+            b.store.take_consent(&state_hash("never")).await.unwrap(),
+            None
+        );
+    }
+
+    pub async fn assets_list_per_organization_and_go_with_revoke(b: Backend) {
+        let t = tenant("acme");
+        let now = shared::ports::Clock::now(&*b.clock);
+        let asset = |org: &str, device: i64| Asset {
+            source: Provider::Ninjaone,
+            device_id: device,
+            org_id: OrgId::new(org).unwrap(),
+            organization_id: 7,
+            fields: AssetFields {
+                serial_number: Some(format!("SN{device}")),
+                name: Some(format!("PC-{device}")),
+                warranty_expire: None,
+                details: String::new(),
+                type_id: Some(101),
+                storage: Some(1 << 40),
+                location_name: None,
+                manufacturer: None,
+                model_number: None,
+                os: Some("Windows 11 Pro".into()),
+                purchase_date: None,
+                processor_model: None,
+                replace_date: None,
+            },
+            removed: false,
+            updated_at: now,
+        };
+        for device in [3, 20, 100] {
+            b.store.put_asset(&t, &asset("acme", device)).await.unwrap();
+        }
+        b.store.put_asset(&t, &asset("acme-2", 5)).await.unwrap();
+        b.store
+            .put_asset(&tenant("other"), &asset("acme", 9))
+            .await
+            .unwrap();
+        let mut replaced = asset("acme", 20);
+        replaced.removed = true;
+        b.store.put_asset(&t, &replaced).await.unwrap();
+        let listed = b
+            .store
+            .list_assets(&t, Provider::Ninjaone, &OrgId::new("acme").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            listed.iter().map(|a| a.device_id).collect::<Vec<_>>(),
+            [3, 20, 100],
+            "one organization's, by device id, not its prefix-sibling's or another tenant's"
+        );
+        assert!(listed[1].removed);
+        assert_eq!(listed[0], asset("acme", 3));
+        b.store
+            .purge_provider(&t, Provider::Ninjaone)
+            .await
+            .unwrap();
+        assert!(
+            b.store
+                .list_assets(&t, Provider::Ninjaone, &OrgId::new("acme").unwrap())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            b.store
+                .list_assets(
+                    &tenant("other"),
+                    Provider::Ninjaone,
+                    &OrgId::new("acme").unwrap()
+                )
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     pub async fn tenants_are_isolated(b: Backend) {
@@ -741,7 +902,7 @@ mod checks {
             .unwrap();
         let lease = b
             .store
-            .acquire_lease(&t, Provider::Halopsa, Duration::minutes(5))
+            .acquire_lease(&t, Provider::Halopsa, LeaseKind::Run, Duration::minutes(5))
             .await
             .unwrap();
 
@@ -776,7 +937,7 @@ mod checks {
                 .is_empty()
         );
         b.store
-            .acquire_lease(&t, Provider::Halopsa, Duration::minutes(5))
+            .acquire_lease(&t, Provider::Halopsa, LeaseKind::Run, Duration::minutes(5))
             .await
             .expect("the lease went with the purge");
         drop(lease);
@@ -924,4 +1085,7 @@ both_back_ends!(
     purge_removes_one_provider_only,
     bad_cursor_is_refused,
     secrets_round_trip_and_delete,
+    refresh_leases_are_apart_from_run_leases,
+    consents_are_taken_once_and_expire,
+    assets_list_per_organization_and_go_with_revoke,
 );

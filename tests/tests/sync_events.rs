@@ -15,7 +15,7 @@ use shared::{
         Connection, ConnectionStatus, OrgId, Provider, SyncTrigger, TenantId, VendorInstance,
     },
     lambda::sync::handle,
-    ports::{Expect, RunQueue, RunRequest},
+    ports::{Expect, LeaseKind, RunQueue, RunRequest},
     queue::SqsQueue,
 };
 
@@ -287,7 +287,12 @@ async fn a_connection_whose_run_holds_the_lease_is_skipped_not_doubled() {
     let lease = env
         .app
         .store
-        .acquire_lease(&tenant, Provider::Autotask, time::Duration::minutes(5))
+        .acquire_lease(
+            &tenant,
+            Provider::Autotask,
+            LeaseKind::Run,
+            time::Duration::minutes(5),
+        )
         .await
         .unwrap();
     let response = handle(&env.app, batch(&[("busy", scheduled_request(TENANT))]))

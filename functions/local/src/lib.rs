@@ -84,7 +84,7 @@ impl Runner {
 
     /// The HTTP router serving every route of the API (and `/sandbox` in sandbox mode).
     pub fn router(self) -> Router {
-        let mut router = Router::new();
+        let mut router = Router::new().route(PORTAL_PAGE, get(portal_page));
         if let Some(info) = self.sandbox.clone() {
             router = router.route(
                 "/sandbox",
@@ -98,6 +98,24 @@ impl Runner {
         }
         router.fallback(serve).with_state(self)
     }
+}
+
+/// The runner's stand-in for the portal's integrations page, where the OAuth callback sends
+/// the browser (`PORTAL_URL` by default).
+pub const PORTAL_PAGE: &str = "/portal/integrations";
+
+/// Shows what the portal page would: the outcome the callback put in the query.
+async fn portal_page(uri: http::Uri) -> Response<Body> {
+    let outcome: std::collections::BTreeMap<String, String> =
+        url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            serde_json::json!({ "page": "integrations", "outcome": outcome }).to_string(),
+        ))
+        .expect("valid response")
 }
 
 /// Fans out scheduled syncs every `every`, like the hourly EventBridge schedule on AWS (the

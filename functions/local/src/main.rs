@@ -93,6 +93,15 @@ async fn serve(
 ) -> Result<(), String> {
     telemetry::init_json();
     let mut settings = settings()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // The OAuth redirect comes back here, and the browser then lands on the runner's
+    // stand-in for the portal page, unless the environment names real ones.
+    settings
+        .public_api_url
+        .get_or_insert_with(|| format!("http://{addr}"));
+    settings
+        .portal_url
+        .get_or_insert_with(|| format!("http://{addr}{}", local::PORTAL_PAGE));
     let (sandboxes, code) = if sandbox {
         let sandboxes = Sandboxes::start().await;
         let code = sandboxes.configure(&mut settings);
@@ -109,7 +118,6 @@ async fn serve(
         runner = runner.with_sandbox_info(s.info());
     }
     let token = runner.tokens.mint(DEMO_TENANT, "admin");
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

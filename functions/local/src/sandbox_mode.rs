@@ -4,7 +4,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{config::Settings, providers::autotask::IntegrationCode};
 
-use sandbox::{autotask, halopsa};
+use sandbox::{autotask, halopsa, ninjaone};
 
 /// The running sandbox vendors, kept alive as long as the runner.
 pub struct Sandboxes {
@@ -12,6 +12,8 @@ pub struct Sandboxes {
     pub autotask: autotask::Sandbox,
     /// HaloPSA.
     pub halopsa: halopsa::Sandbox,
+    /// NinjaOne.
+    pub ninjaone: ninjaone::Sandbox,
 }
 
 impl Sandboxes {
@@ -20,13 +22,20 @@ impl Sandboxes {
         Self {
             autotask: autotask::Sandbox::demo().await,
             halopsa: halopsa::Sandbox::demo().await,
+            ninjaone: ninjaone::Sandbox::demo().await,
         }
     }
 
-    /// Points `settings` at the sandboxes; loopback vendors are allowed for them only.
+    /// Points `settings` at the sandboxes; loopback vendors are allowed for them only. The
+    /// sandbox NinjaOne app gets the runner's redirect URI registered, as a partner would.
     pub fn configure(&self, settings: &mut Settings) -> IntegrationCode {
         settings.vendors.autotask_zone_lookup_url = self.autotask.zone_lookup_url();
+        settings.vendors.ninjaone_base_url = Some(self.ninjaone.base_url());
         settings.vendors.allow_loopback = true;
+        if let Some(api) = &settings.public_api_url {
+            let redirect = format!("{}/v1/oauth/ninjaone/callback", api.trim_end_matches('/'));
+            self.ninjaone.with(|s| s.redirect_uris.push(redirect));
+        }
         IntegrationCode::Value(SecretString::from(autotask::DEMO_INTEGRATION_CODE))
     }
 
@@ -38,6 +47,12 @@ impl Sandboxes {
                 "base_url": self.autotask.zone_lookup_url(),
                 "username": autotask::DEMO_USERNAME,
                 "secret": autotask::DEMO_SECRET,
+            },
+            "ninjaone": {
+                "base_url": self.ninjaone.base_url(),
+                "region": "us",
+                "client_id": ninjaone::DEMO_CLIENT_ID,
+                "client_secret": ninjaone::DEMO_CLIENT_SECRET,
             },
             "halopsa": {
                 "site_url": self.halopsa.site_url(),

@@ -5,7 +5,7 @@ use http::{Request, Response, StatusCode};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{ApiError, body, vendor};
+use super::{ApiError, body, oauth, vendor};
 use crate::{
     app::App,
     domain::{ConnectRequest, Connection, ConnectionStatus, Provider, TenantId, VendorInstance},
@@ -32,12 +32,12 @@ pub(super) async fn connect(
     provider: Provider,
     req: &Request<Bytes>,
 ) -> Result<Response<Bytes>, ApiError> {
+    if let Some(consent) = app.integrations.get(provider).and_then(|i| i.consent()) {
+        let request = connect_request(provider, req)?;
+        return oauth::start(app, tenant, provider, consent, request).await;
+    }
     let connector = vendor::capability(app, provider, "connecting", |i| i.connector())?;
-    let request = match provider {
-        Provider::Autotask => ConnectRequest::Autotask(body::json(req)?),
-        Provider::Halopsa => ConnectRequest::Halopsa(body::json(req)?),
-        Provider::Ninjaone => ConnectRequest::Ninjaone(body::json(req)?),
-    };
+    let request = connect_request(provider, req)?;
     let connected = connector.connect(tenant, request).await?;
     let existing = app.store.get_connection(tenant, provider).await?;
     if let Some(old) = &existing
@@ -83,4 +83,13 @@ pub(super) async fn connect(
             reconnected: existing.is_some(),
         },
     ))
+}
+
+/// The provider's Connect form.
+fn connect_request(provider: Provider, req: &Request<Bytes>) -> Result<ConnectRequest, ApiError> {
+    Ok(match provider {
+        Provider::Autotask => ConnectRequest::Autotask(body::json(req)?),
+        Provider::Halopsa => ConnectRequest::Halopsa(body::json(req)?),
+        Provider::Ninjaone => ConnectRequest::Ninjaone(body::json(req)?),
+    })
 }

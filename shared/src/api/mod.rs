@@ -2,11 +2,13 @@
 //! (each its own share of the routes) and by the local runner (all of them).
 
 mod auth;
+mod automatch;
 mod body;
 mod configuration;
 mod connect;
 mod integrations;
 mod mapping;
+mod oauth;
 mod openapi;
 mod platform;
 mod problem;
@@ -111,18 +113,12 @@ async fn dispatch(
         Op::ListSyncRuns => sync::list(app, tenant()?, provider()?, req).await,
         Op::GetSyncRun => sync::get(app, tenant()?, provider()?, params).await,
         Op::RaiseTicket => sync::ticket(app, tenant()?, provider()?, req).await,
-        Op::ListAssets => Err(not_yet("Asset import", None)),
-        Op::AutoMatch => Err(not_yet("organization auto-match", Some(provider()?))),
-        Op::OauthCallback => Err(not_yet("the OAuth callback", Some(provider()?))),
+        Op::ListAssets => platform::list_assets(app, tenant()?, params).await,
+        Op::AutoMatch => automatch::auto_match_orgs(app, tenant()?, provider()?, req).await,
+        Op::OauthCallback => {
+            let provider = provider()?;
+            let consent = vendor::capability(app, provider, "OAuth consent", |i| i.consent())?;
+            oauth::callback(app, provider, consent, req).await
+        }
     }
-}
-
-fn not_yet(feature: &str, provider: Option<Provider>) -> ApiError {
-    ApiError::NotImplemented(match provider {
-        Some(p) => format!(
-            "{} {feature} is not available in this build yet",
-            p.display_name()
-        ),
-        None => format!("{feature} is not available in this build yet"),
-    })
 }

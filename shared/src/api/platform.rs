@@ -176,3 +176,33 @@ pub(super) async fn put_organization(
     app.store.put_organization(tenant, &org).await?;
     Ok(body::respond(created_or_ok(existed), &org))
 }
+
+#[derive(Serialize)]
+struct Assets {
+    items: Vec<crate::domain::Asset>,
+}
+
+/// `GET /v1/organizations/{org_id}/assets`: what every asset source imported for it, removed
+/// devices included (flagged).
+pub(super) async fn list_assets(
+    app: &App,
+    tenant: &TenantId,
+    params: &Params,
+) -> Result<Response<Bytes>, ApiError> {
+    let id = path_param(params, "org_id", |s| OrgId::new(s))?;
+    if app.store.get_organization(tenant, &id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no organization {id}")));
+    }
+    let mut items = Vec::new();
+    for provider in crate::domain::Provider::ALL {
+        if app
+            .integrations
+            .get(provider)
+            .and_then(|i| i.asset_source())
+            .is_some()
+        {
+            items.extend(app.store.list_assets(tenant, provider, &id).await?);
+        }
+    }
+    Ok(body::respond(StatusCode::OK, &Assets { items }))
+}

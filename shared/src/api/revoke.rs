@@ -5,8 +5,8 @@ use http::Response;
 
 use super::{ApiError, App, body};
 use crate::{
-    domain::{Provider, TenantId},
-    ports::SecretName,
+    domain::{Connection, Provider, TenantId},
+    ports::{SecretName, Session},
 };
 
 /// Deletes the connection first (a running sync sees it gone and stops writing), then the
@@ -18,6 +18,9 @@ pub(super) async fn revoke(
     provider: Provider,
 ) -> Result<Response<Bytes>, ApiError> {
     let connection = app.store.get_connection(tenant, provider).await?;
+    if let Some(c) = &connection {
+        revoke_at_vendor(app, tenant, c).await;
+    }
     app.store.delete_connection(tenant, provider).await?;
     let canonical = SecretName::for_connection(&app.settings.secrets_prefix, tenant, provider);
     if let Some(stored) = connection.map(|c| SecretName::from_stored(c.secret_name))
@@ -26,7 +29,36 @@ pub(super) async fn revoke(
         app.secrets.delete(&stored).await?;
     }
     app.secrets.delete(&canonical).await?;
+    app.secrets
+        .delete(&SecretName::from_stored(format!("{canonical}/pending")))
+        .await?;
     app.store.purge_provider(tenant, provider).await?;
     tracing::info!(tenant = %tenant, provider = %provider, "connection revoked");
     Ok(body::no_content())
+}
+
+/// Tells the vendor to forget our refresh token (NinjaOne). Best effort: the partner's revoke
+/// must not fail because the vendor is down or the token is already dead.
+async fn revoke_at_vendor(app: &App, tenant: &TenantId, connection: &Connection) {
+    let provider = connection.provider();
+    let Some(consent) = app.integrations.get(provider).and_then(|i| i.consent()) else {
+        return;
+    };
+    let name = SecretName::from_stored(connection.secret_name.clone());
+    let Ok(Some(credentials)) = app.secrets.get(&name).await else {
+        return;
+    };
+    let session = Session {
+        tenant: tenant.clone(),
+        connection: connection.clone(),
+        credentials,
+    };
+    match consent.revoke(&session).await {
+        Ok(()) => {
+            tracing::info!(tenant = %tenant, provider = %provider, "refresh token revoked at the vendor")
+        }
+        Err(e) => {
+            tracing::warn!(tenant = %tenant, provider = %provider, error = %e, "could not revoke the refresh token at the vendor; continuing")
+        }
+    }
 }

@@ -42,17 +42,24 @@ pub(super) async fn start(
     if kinds.is_empty() {
         return Err(ApiError::bad_field("kinds", "must name at least one kind"));
     }
-    // Seats is the kind this build syncs; the others land with their providers.
-    if let Some(other) = kinds.iter().find(|k| **k != SyncKind::Seats) {
+    // Seats (PSAs) and assets (RMMs) are the kinds this build syncs.
+    if let Some(other) = kinds
+        .iter()
+        .find(|k| !matches!(k, SyncKind::Seats | SyncKind::Assets))
+    {
         return Err(ApiError::NotImplemented(format!(
             "{} cannot sync {other:?} in this build yet",
             provider.display_name()
         )));
     }
-    vendor::capability(app, provider, "seat sync", |i| i.seat_sync())?;
+    if kinds.contains(&SyncKind::Assets) {
+        vendor::capability(app, provider, "asset import", |i| i.asset_source())?;
+    }
+    if kinds.contains(&SyncKind::Seats) {
+        vendor::capability(app, provider, "seat sync", |i| i.seat_sync())?;
+    }
     vendor::open(app, tenant, provider).await?;
-    let on = runs::seat_sync_on(app, tenant, provider).await?;
-    if !on {
+    if kinds.contains(&SyncKind::Seats) && !runs::seat_sync_on(app, tenant, provider).await? {
         return Err(ApiError::Conflict(format!(
             "seat sync is off: turn on \"sync seat quantity\" in the {} configuration first",
             provider.display_name()

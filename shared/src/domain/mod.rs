@@ -4,21 +4,26 @@
 //! Nothing here knows about AWS, HTTP clients or Lambda.
 
 mod alert;
+mod asset;
 mod configuration;
 mod connection;
+mod consent;
 mod credentials;
 mod ids;
 mod mapping;
+pub mod matching;
 mod platform;
 mod provider;
 mod sync_run;
 mod validation;
 
 pub use alert::{Alert, ticket_reference};
+pub use asset::{Asset, AssetFields, VendorDevice};
 pub use configuration::{
     AutotaskSettings, Configuration, HaloSettings, NinjaSettings, ProviderSettings,
 };
 pub use connection::{Connection, ConnectionStatus, NinjaRegion, VendorInstance};
+pub use consent::{CONSENT_TTL, ConsentSecrets, PendingConsent, pkce_challenge, state_hash};
 pub use credentials::{AutotaskCredentials, ConnectRequest, HaloCredentials, NinjaCredentials};
 pub use ids::{InvalidId, OrgId, PlanId, TenantId};
 pub use mapping::{OrgMapping, OrgTarget, PlanMapping, PlanTarget};

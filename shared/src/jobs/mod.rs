@@ -1,6 +1,7 @@
 //! The sync engine: runs under a per-connection lease, seat sync with a journal so no delta is
 //! sent twice, and tickets for platform alerts. Shared by every provider.
 
+pub mod assets;
 pub mod dispatch;
 mod error;
 pub mod events;

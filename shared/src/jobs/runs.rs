@@ -3,14 +3,14 @@
 use time::Duration;
 use ulid::Ulid;
 
-use super::{JobError, seats, session};
+use super::{JobError, assets, seats, session};
 use crate::{
     app::App,
     domain::{
         ItemError, OrgId, Provider, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger,
         TenantId,
     },
-    ports::{Expect, RunRequest, StoreError},
+    ports::{Expect, LeaseKind, RunRequest, StoreError},
 };
 
 /// How long a run may hold its connection's lease without finishing.
@@ -149,8 +149,24 @@ async fn automatic_kinds(
     tenant: &TenantId,
     provider: Provider,
 ) -> Result<Vec<SyncKind>, JobError> {
-    Ok(if seat_sync_on(app, tenant, provider).await? {
-        vec![SyncKind::Seats]
+    if seat_sync_on(app, tenant, provider).await? {
+        return Ok(vec![SyncKind::Seats]);
+    }
+    let imports_assets = app
+        .integrations
+        .get(provider)
+        .and_then(|i| i.asset_source())
+        .is_some();
+    // NinjaOne imports assets on every scheduled run unless the partner turned it off.
+    let turned_off = app
+        .store
+        .get_configuration(tenant, provider)
+        .await?
+        .is_some_and(|c| {
+            matches!(c.settings, crate::domain::ProviderSettings::Ninjaone(ref s) if !s.import_assets)
+        });
+    Ok(if imports_assets && !turned_off {
+        vec![SyncKind::Assets]
     } else {
         Vec::new()
     })
@@ -176,7 +192,11 @@ pub async fn execute(app: &App, request: &RunRequest) -> Result<SyncRun, JobErro
         }
         None => None,
     };
-    let lease = match app.store.acquire_lease(tenant, provider, LEASE_TTL).await {
+    let lease = match app
+        .store
+        .acquire_lease(tenant, provider, LeaseKind::Run, LEASE_TTL)
+        .await
+    {
         Ok(lease) => lease,
         Err(StoreError::Conflict(_)) => return Err(JobError::Busy),
         Err(e) => return Err(e.into()),
@@ -226,6 +246,7 @@ async fn execute_leased(
     for kind in run.kinds.clone() {
         let outcome = match kind {
             SyncKind::Seats => seats::sync(app, &session, &mut run, request.org.as_ref()).await,
+            SyncKind::Assets => assets::import(app, &session, &mut run).await,
             other => Err(JobError::Unsupported(format!(
                 "{} cannot sync {other:?} in this build",
                 provider.display_name()

@@ -1,9 +1,13 @@
 //! Opening a connection's session (stored record + secret) and recording vendor refusals.
 
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+
 use crate::{
     app::App,
     domain::{Connection, ConnectionStatus, Provider, TenantId},
-    ports::{Expect, SecretName, Session, VendorError},
+    ports::{Expect, LeaseKind, SecretName, Session, StoreError, TokenRefresh, VendorError},
 };
 
 use super::JobError;
@@ -28,11 +32,75 @@ pub async fn open(app: &App, tenant: &TenantId, provider: Provider) -> Result<Se
     let credentials = app.secrets.get(&name).await?.ok_or_else(|| {
         JobError::NeedsReconnect(provider, "the stored credentials are gone".into())
     })?;
-    Ok(Session {
+    let mut session = Session {
         tenant: tenant.clone(),
         connection,
         credentials,
-    })
+    };
+    if let Some(refresher) = app
+        .integrations
+        .get(provider)
+        .and_then(|i| i.token_refresh())
+        && refresher.needs_refresh(&session.credentials, app.clock.now())
+    {
+        session.credentials = refresh(app, &session, refresher).await?;
+    }
+    Ok(session)
+}
+
+/// How long a worker may take to spend a refresh token and store the result.
+const REFRESH_LEASE: time::Duration = time::Duration::seconds(30);
+/// How long a worker waits for another to finish refreshing.
+const REFRESH_WAIT: Duration = Duration::from_secs(20);
+
+/// Renews the access token. Refresh tokens rotate, so one worker at a time spends one: under
+/// the connection's refresh lease, re-read the secret (another worker may have renewed it
+/// already), spend the refresh token, and store the new tokens before anything uses them.
+async fn refresh(
+    app: &App,
+    session: &Session,
+    refresher: &dyn TokenRefresh,
+) -> Result<SecretString, JobError> {
+    let (tenant, provider) = (&session.tenant, session.connection.provider());
+    let started = Instant::now();
+    let lease = loop {
+        match app
+            .store
+            .acquire_lease(tenant, provider, LeaseKind::TokenRefresh, REFRESH_LEASE)
+            .await
+        {
+            Ok(lease) => break lease,
+            Err(StoreError::Conflict(_)) if started.elapsed() < REFRESH_WAIT => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let name = SecretName::from_stored(session.connection.secret_name.clone());
+    let result = async {
+        let current = app.secrets.get(&name).await?.ok_or_else(|| {
+            JobError::NeedsReconnect(provider, "the stored credentials are gone".into())
+        })?;
+        if !refresher.needs_refresh(&current, app.clock.now()) {
+            return Ok(current);
+        }
+        match refresher
+            .refresh(&session.connection.instance, &current)
+            .await
+        {
+            Ok(renewed) => {
+                app.secrets.put(&name, &renewed).await?;
+                tracing::info!(tenant = %tenant, provider = %provider, "access token renewed");
+                Ok(renewed)
+            }
+            Err(e) => Err(vendor_failed(app, session, e).await),
+        }
+    }
+    .await;
+    if let Err(e) = app.store.release_lease(&lease).await {
+        tracing::warn!(error = %e, "could not release the refresh lease; it expires by itself");
+    }
+    result
 }
 
 /// Turns a vendor failure into a job error, marking the connection `needs_reconnect` when the

@@ -12,10 +12,12 @@ pub use clock::{Clock, SystemClock};
 pub use queue::{QueueError, RunQueue, RunRequest};
 pub use secrets::{SecretError, SecretName, Secrets};
 pub use store::{
-    ConfigurationStore, ConnectionStore, Cursor, Expect, JournalStore, Lease, LeaseStore,
-    MappingStore, Page, PlatformStore, Store, StoreError, SyncRunStore, TicketStore,
+    AssetStore, ConfigurationStore, ConnectionStore, ConsentStore, Cursor, Expect, JournalStore,
+    Lease, LeaseKind, LeaseStore, MappingStore, Page, PlatformStore, Store, StoreError,
+    SyncRunStore, TicketStore,
 };
 pub use vendor::{
-    CatalogItem, CatalogPage, CatalogQuery, Choice, Configurator, Connected, Connector,
-    Integration, Mapper, SeatSync, Session, TicketDesk, VendorError,
+    AssetSource, CatalogItem, CatalogPage, CatalogQuery, Choice, Configurator, Connected,
+    Connector, Consent, ConsentStart, Integration, Mapper, MatchTarget, SeatSync, Session,
+    TicketDesk, TokenRefresh, VendorError,
 };

@@ -5,8 +5,8 @@ use time::{Duration, OffsetDateTime};
 use ulid::Ulid;
 
 use crate::domain::{
-    Configuration, Connection, OrgId, OrgMapping, Organization, Plan, PlanId, PlanMapping,
-    Provider, ProviderSettings, SeatIntent, SyncRun, TenantId, TicketRecord,
+    Asset, Configuration, Connection, OrgId, OrgMapping, Organization, PendingConsent, Plan,
+    PlanId, PlanMapping, Provider, ProviderSettings, SeatIntent, SyncRun, TenantId, TicketRecord,
 };
 
 /// A storage back end failed or refused a conditional write.
@@ -233,6 +233,8 @@ pub trait SyncRunStore: Send + Sync {
 /// A held lease: proof that this worker, and no other, works on the connection until `expires_at`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
+    /// What it serializes.
+    pub kind: LeaseKind,
     /// The tenant.
     pub tenant: TenantId,
     /// The connection's provider.
@@ -243,7 +245,16 @@ pub struct Lease {
     pub expires_at: OffsetDateTime,
 }
 
-/// One sync or token refresh at a time per connection.
+/// What a lease serializes on one connection; each kind is its own lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseKind {
+    /// A sync run.
+    Run,
+    /// Spending a rotating refresh token.
+    TokenRefresh,
+}
+
+/// One sync, and one token refresh, at a time per connection.
 #[async_trait]
 pub trait LeaseStore: Send + Sync {
     /// Takes the lease for `ttl`, or fails with [`StoreError::Conflict`] while another holds it.
@@ -251,6 +262,7 @@ pub trait LeaseStore: Send + Sync {
         &self,
         tenant: &TenantId,
         provider: Provider,
+        kind: LeaseKind,
         ttl: Duration,
     ) -> Result<Lease, StoreError>;
     /// Extends a lease this worker holds; fails with a conflict if it was lost.
@@ -303,6 +315,34 @@ pub trait TicketStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// Pending OAuth consents, keyed by the hash of their `state`.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Records a consent until its `expires_at`.
+    async fn put_consent(
+        &self,
+        state_hash: &str,
+        consent: &PendingConsent,
+    ) -> Result<(), StoreError>;
+    /// Removes and returns the consent: of two concurrent takes, one gets it. Expired or
+    /// unknown states give `None`.
+    async fn take_consent(&self, state_hash: &str) -> Result<Option<PendingConsent>, StoreError>;
+}
+
+/// Assets imported for platform organizations.
+#[async_trait]
+pub trait AssetStore: Send + Sync {
+    /// Writes (inserts or replaces) an asset.
+    async fn put_asset(&self, tenant: &TenantId, asset: &Asset) -> Result<(), StoreError>;
+    /// One organization's assets from one source, by device id.
+    async fn list_assets(
+        &self,
+        tenant: &TenantId,
+        source: Provider,
+        org: &OrgId,
+    ) -> Result<Vec<Asset>, StoreError>;
+}
+
 /// Every storage capability, for wiring.
 pub trait Store:
     ConnectionStore
@@ -313,6 +353,8 @@ pub trait Store:
     + LeaseStore
     + JournalStore
     + TicketStore
+    + ConsentStore
+    + AssetStore
 {
 }
 
@@ -325,5 +367,7 @@ impl<T> Store for T where
         + LeaseStore
         + JournalStore
         + TicketStore
+        + ConsentStore
+        + AssetStore
 {
 }

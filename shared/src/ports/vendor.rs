@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::domain::{
     Alert, ConnectRequest, Connection, FieldError, OrgTarget, PlanTarget, Provider,
-    ProviderSettings, TenantId, VendorInstance,
+    ProviderSettings, TenantId, VendorDevice, VendorInstance,
 };
 
 /// A vendor said no, or could not be asked. Variants say what the caller can do about it.
@@ -214,6 +214,9 @@ pub trait Configurator: Send + Sync {
     ) -> Result<(), VendorError>;
 }
 
+/// The catalog kind auto-match reads, and how a picked item becomes a link.
+pub type MatchTarget = (&'static str, fn(i64) -> OrgTarget);
+
 /// Mapping candidates and checks.
 #[async_trait]
 pub trait Mapper: Send + Sync {
@@ -228,6 +231,11 @@ pub trait Mapper: Send + Sync {
     ) -> Result<CatalogPage, VendorError>;
     /// Whether plans map at this provider at all.
     fn maps_plans(&self) -> bool;
+    /// The catalog whose items an organization links to by name alone (auto-match), and the
+    /// target a linked item makes; `None` where a link needs more than one pick.
+    fn match_target(&self) -> Option<MatchTarget> {
+        None
+    }
     /// The plan target exists and is usable.
     async fn check_plan(&self, session: &Session, target: &PlanTarget) -> Result<(), VendorError>;
     /// The organization target exists and is consistent; `plan` is what the org's plan maps to.
@@ -304,6 +312,65 @@ pub trait TicketDesk: Send + Sync {
     ) -> Result<(), VendorError>;
 }
 
+/// Where to send the partner's browser to approve our access, and what to keep meanwhile.
+pub struct ConsentStart {
+    /// The vendor's consent page, with `state` and the PKCE challenge.
+    pub authorize_url: String,
+    /// Where the vendor instance is (recorded with the pending consent).
+    pub instance: VendorInstance,
+    /// The partner's client credentials, kept in a pending secret until the callback.
+    pub pending_secret: SecretString,
+}
+
+/// Connecting through the vendor's OAuth consent page (authorization code with PKCE).
+#[async_trait]
+pub trait Consent: Send + Sync {
+    /// Checks the Connect form and builds the consent URL; nothing is sent to the vendor.
+    fn start(
+        &self,
+        request: ConnectRequest,
+        state: &str,
+        code_challenge: &str,
+        redirect_uri: &str,
+    ) -> Result<ConsentStart, VendorError>;
+    /// Exchanges the code the vendor redirected back with for tokens.
+    async fn finish(
+        &self,
+        instance: &VendorInstance,
+        pending_secret: &SecretString,
+        code: &str,
+        code_verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<SecretString, VendorError>;
+    /// Revokes the refresh token at the vendor (best effort, on revoke).
+    async fn revoke(&self, session: &Session) -> Result<(), VendorError>;
+}
+
+/// Access tokens that expire and a rotating refresh token, kept in the connection's secret.
+#[async_trait]
+pub trait TokenRefresh: Send + Sync {
+    /// Whether the stored access token is missing or expires within a few minutes of `now`.
+    fn needs_refresh(&self, credentials: &SecretString, now: time::OffsetDateTime) -> bool;
+    /// Spends the refresh token; returns the secret to store (new access and refresh tokens)
+    /// before anything uses them. `invalid_grant` is [`VendorError::CredentialsRejected`].
+    async fn refresh(
+        &self,
+        instance: &VendorInstance,
+        credentials: &SecretString,
+    ) -> Result<SecretString, VendorError>;
+}
+
+/// Devices to import as assets.
+#[async_trait]
+pub trait AssetSource: Send + Sync {
+    /// Every device of these vendor organizations, in the platform's asset fields.
+    async fn devices(
+        &self,
+        session: &Session,
+        organizations: &[i64],
+    ) -> Result<Vec<VendorDevice>, VendorError>;
+}
+
 /// One provider's capabilities.
 pub trait Integration: Send + Sync {
     /// Which provider.
@@ -326,6 +393,18 @@ pub trait Integration: Send + Sync {
     }
     /// Tickets.
     fn ticket_desk(&self) -> Option<&dyn TicketDesk> {
+        None
+    }
+    /// OAuth consent instead of a credential check.
+    fn consent(&self) -> Option<&dyn Consent> {
+        None
+    }
+    /// Refreshing expiring tokens.
+    fn token_refresh(&self) -> Option<&dyn TokenRefresh> {
+        None
+    }
+    /// Devices as assets.
+    fn asset_source(&self) -> Option<&dyn AssetSource> {
         None
     }
 }

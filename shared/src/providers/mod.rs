@@ -6,6 +6,7 @@ pub mod autotask;
 pub mod budget;
 pub mod halopsa;
 pub mod http;
+pub mod ninjaone;
 
 use std::{sync::Arc, time::Duration};
 
@@ -39,7 +40,14 @@ pub fn integrations(
         concurrency: v.halopsa_concurrency,
         timeout: Duration::from_secs(v.timeout_secs),
     });
+    let ninjaone = ninjaone::NinjaIntegration::new(ninjaone::NinjaOptions {
+        base_url_override: v.ninjaone_base_url.clone(),
+        allow_loopback: v.allow_loopback,
+        concurrency: 2,
+        timeout: Duration::from_secs(v.timeout_secs),
+    });
     Ok(Integrations::default()
         .with(Arc::new(autotask))
-        .with(Arc::new(halopsa)))
+        .with(Arc::new(halopsa))
+        .with(Arc::new(ninjaone)))
 }

@@ -3,7 +3,10 @@
 
 use ulid::Ulid;
 
-use crate::domain::{OrgId, PlanId, Provider, TenantId};
+use crate::{
+    domain::{OrgId, PlanId, Provider, TenantId},
+    ports::LeaseKind,
+};
 
 /// Partition of every item of `tenant`.
 pub fn tenant_pk(tenant: &TenantId) -> String {
@@ -89,6 +92,25 @@ pub fn ticket_sk(provider: Provider, dedupe_key: &str) -> String {
     format!("TICKET#{provider}#{dedupe_key}")
 }
 
+/// A pending OAuth consent; outside every tenant partition, since the callback knows only the
+/// state.
+pub fn consent_pk(state_hash: &str) -> String {
+    format!("OAUTH#{state_hash}")
+}
+
+/// Sort key of consent items.
+pub const CONSENT_SK: &str = "OAUTH";
+
+/// An imported asset of a platform organization.
+pub fn asset_sk(source: Provider, org: &OrgId, device_id: i64) -> String {
+    format!("IMPORT#{source}#asset#{org}#{device_id:020}")
+}
+
+/// Prefix of one organization's assets from one source.
+pub fn asset_prefix(source: Provider, org: &OrgId) -> String {
+    format!("IMPORT#{source}#asset#{org}#")
+}
+
 /// Every sort-key prefix that holds a provider's data, removed on revoke. The connection item is
 /// deleted before these; later features add their prefixes (tickets, imports, journal) here.
 pub fn provider_data_prefixes(provider: Provider) -> Vec<String> {
@@ -111,8 +133,13 @@ pub fn lease_pk(tenant: &TenantId, provider: Provider) -> String {
     format!("LEASE#{tenant}#{provider}")
 }
 
-/// Sort key of lease items.
-pub const LEASE_SK: &str = "LEASE";
+/// Sort key of a lease of one kind.
+pub fn lease_sk(kind: LeaseKind) -> &'static str {
+    match kind {
+        LeaseKind::Run => "LEASE",
+        LeaseKind::TokenRefresh => "LEASE#refresh",
+    }
+}
 
 /// Partition of the sparse active-connections index.
 pub const ACTIVE_CONNECTIONS: &str = "ACTIVE#CONN";

@@ -14,12 +14,14 @@ use super::{
 };
 use crate::{
     domain::{
-        Configuration, Connection, OrgId, OrgMapping, Organization, Plan, PlanId, PlanMapping,
-        Provider, ProviderSettings, SeatIntent, SyncRun, TenantId, TicketRecord,
+        Asset, Configuration, Connection, OrgId, OrgMapping, Organization, PendingConsent, Plan,
+        PlanId, PlanMapping, Provider, ProviderSettings, SeatIntent, SyncRun, TenantId,
+        TicketRecord,
     },
     ports::{
-        Clock, ConfigurationStore, ConnectionStore, Cursor, Expect, JournalStore, Lease,
-        LeaseStore, MappingStore, Page, PlatformStore, StoreError, SyncRunStore, TicketStore,
+        AssetStore, Clock, ConfigurationStore, ConnectionStore, ConsentStore, Cursor, Expect,
+        JournalStore, Lease, LeaseKind, LeaseStore, MappingStore, Page, PlatformStore, StoreError,
+        SyncRunStore, TicketStore,
     },
 };
 
@@ -45,6 +47,8 @@ impl Record for Plan {}
 impl Record for Organization {}
 impl Record for SeatIntent {}
 impl Record for TicketRecord {}
+impl Record for PendingConsent {}
+impl Record for Asset {}
 
 /// Where a record goes and what rides along with it.
 struct Placement {
@@ -348,8 +352,11 @@ impl<T: Table> ConnectionStore for TableStore<T> {
         for prefix in keys::provider_data_prefixes(provider) {
             self.delete_prefix(&pk, &prefix).await?;
         }
-        self.delete_item(&keys::lease_pk(tenant, provider), keys::LEASE_SK)
-            .await
+        for kind in [LeaseKind::Run, LeaseKind::TokenRefresh] {
+            self.delete_item(&keys::lease_pk(tenant, provider), keys::lease_sk(kind))
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -619,9 +626,11 @@ impl<T: Table> LeaseStore for TableStore<T> {
         &self,
         tenant: &TenantId,
         provider: Provider,
+        kind: LeaseKind,
         ttl: Duration,
     ) -> Result<Lease, StoreError> {
         let lease = Lease {
+            kind,
             tenant: tenant.clone(),
             provider,
             holder: Ulid::new().to_string(),
@@ -630,9 +639,12 @@ impl<T: Table> LeaseStore for TableStore<T> {
         self.write_lease(&lease, Condition::AbsentOrExpired)
             .await
             .map_err(|e| match e {
-                StoreError::Conflict(_) => {
-                    StoreError::Conflict(format!("{provider} is busy: another run holds its lease"))
-                }
+                StoreError::Conflict(_) => StoreError::Conflict(match kind {
+                    LeaseKind::Run => format!("{provider} is busy: another run holds its lease"),
+                    LeaseKind::TokenRefresh => {
+                        format!("{provider}: another worker is renewing the tokens")
+                    }
+                }),
                 other => other,
             })?;
         Ok(lease)
@@ -654,7 +666,7 @@ impl<T: Table> LeaseStore for TableStore<T> {
             .table
             .delete(
                 &pk,
-                keys::LEASE_SK,
+                keys::lease_sk(lease.kind),
                 Condition::Owner(lease.holder.clone()),
                 self.now(),
             )
@@ -670,7 +682,7 @@ impl<T: Table> TableStore<T> {
     async fn write_lease(&self, lease: &Lease, condition: Condition) -> Result<(), StoreError> {
         let item = Item {
             pk: keys::lease_pk(&lease.tenant, lease.provider),
-            sk: keys::LEASE_SK.to_owned(),
+            sk: keys::lease_sk(lease.kind).to_owned(),
             version: 1,
             expires_at: Some(expiry(lease.expires_at)),
             owner: Some(lease.holder.clone()),
@@ -742,5 +754,59 @@ impl<T: Table> TicketStore for TableStore<T> {
             keys::ticket_sk(provider, &record.dedupe_key),
         );
         self.put_unversioned(place, record).await.map(|_| ())
+    }
+}
+
+#[async_trait]
+impl<T: Table> ConsentStore for TableStore<T> {
+    async fn put_consent(
+        &self,
+        state_hash: &str,
+        consent: &PendingConsent,
+    ) -> Result<(), StoreError> {
+        let place = Placement {
+            pk: keys::consent_pk(state_hash),
+            sk: keys::CONSENT_SK.to_owned(),
+            expires_at: Some(expiry(consent.expires_at)),
+            active: None,
+        };
+        self.put_record(place, consent, Expect::Absent)
+            .await
+            .map(|_| ())
+    }
+
+    async fn take_consent(&self, state_hash: &str) -> Result<Option<PendingConsent>, StoreError> {
+        // One atomic delete returning the old item: a second take finds nothing.
+        let taken = self
+            .table
+            .delete(
+                &keys::consent_pk(state_hash),
+                keys::CONSENT_SK,
+                Condition::Always,
+                self.now(),
+            )
+            .await?;
+        taken.as_ref().map(decode).transpose()
+    }
+}
+
+#[async_trait]
+impl<T: Table> AssetStore for TableStore<T> {
+    async fn put_asset(&self, tenant: &TenantId, asset: &Asset) -> Result<(), StoreError> {
+        let place = Placement::at(
+            keys::tenant_pk(tenant),
+            keys::asset_sk(asset.source, &asset.org_id, asset.device_id),
+        );
+        self.put_unversioned(place, asset).await
+    }
+
+    async fn list_assets(
+        &self,
+        tenant: &TenantId,
+        source: Provider,
+        org: &OrgId,
+    ) -> Result<Vec<Asset>, StoreError> {
+        self.list_all(&keys::tenant_pk(tenant), &keys::asset_prefix(source, org))
+            .await
     }
 }

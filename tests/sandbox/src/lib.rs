@@ -4,6 +4,7 @@
 
 pub mod autotask;
 pub mod halopsa;
+pub mod ninjaone;
 mod server;
 
 pub use server::{Fault, FaultKind};

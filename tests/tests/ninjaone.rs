@@ -1,0 +1,660 @@
+//! NinjaOne end to end through the HTTP API and the OAuth callback against the sandbox
+//! NinjaOne: seed 003's consent, organization linking with auto-match, asset import and
+//! revoke; the attacks the callback must refuse; and refresh-token rotation under concurrency.
+
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use integration_tests::portal::{Portal, Reply};
+use sandbox::ninjaone::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, State};
+use serde_json::{Value, json};
+use shared::{
+    config::Settings,
+    domain::{NinjaRegion, PendingConsent, Provider, TenantId, state_hash},
+    jobs::session,
+    providers::{self, autotask::IntegrationCode},
+};
+
+const TENANT: &str = "humanize-msp";
+const API: &str = "https://api.msp-platform.example";
+const PORTAL: &str = "https://portal.msp-platform.example/integrations";
+
+struct World {
+    sandbox: Sandbox,
+    portal: Portal,
+    admin: String,
+}
+
+fn settings(sandbox: &Sandbox) -> Settings {
+    let mut settings = Settings::with_prefix("msp-integrations");
+    settings.vendors.allow_loopback = true;
+    settings.vendors.timeout_secs = 2;
+    settings.vendors.ninjaone_base_url = Some(sandbox.base_url());
+    settings.public_api_url = Some(API.into());
+    settings.portal_url = Some(PORTAL.into());
+    settings
+}
+
+async fn world_with(state: State) -> World {
+    let sandbox = Sandbox::start(state).await;
+    sandbox.with(|s| {
+        s.redirect_uris
+            .push(format!("{API}/v1/oauth/ninjaone/callback"))
+    });
+    let portal = Portal::with_settings(settings(&sandbox), IntegrationCode::Missing);
+    let admin = portal.admin(TENANT);
+    World {
+        sandbox,
+        portal,
+        admin,
+    }
+}
+
+async fn world() -> World {
+    world_with(State::demo()).await
+}
+
+async fn start_consent(w: &World, admin: &str) -> Reply {
+    w.portal
+        .post(
+            "/v1/integrations/ninjaone/connect",
+            admin,
+            json!({"region": "us", "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET}),
+        )
+        .await
+}
+
+/// The partner's browser on NinjaOne's consent page: where NinjaOne sends it back to.
+async fn approve(authorize_url: &str) -> url::Url {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = browser.get(authorize_url).send().await.unwrap();
+    assert_eq!(answer.status(), 302, "{:?}", answer.text().await);
+    url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap()
+}
+
+/// The browser arriving at our callback; returns where we sent it.
+async fn arrive(w: &World, callback: &url::Url) -> url::Url {
+    assert!(callback.as_str().starts_with(API), "{callback}");
+    let path = &callback.as_str()[API.len()..];
+    let reply = w.portal.raw(Method::GET, path, None, None, vec![]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    url::Url::parse(reply.headers["location"].to_str().unwrap()).unwrap()
+}
+
+fn outcome(location: &url::Url) -> Vec<(String, String)> {
+    assert!(
+        location.as_str().starts_with(PORTAL),
+        "always the configured portal page: {location}"
+    );
+    location.query_pairs().into_owned().collect()
+}
+
+async fn connect(w: &World) {
+    let started = start_consent(w, &w.admin).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let back = approve(started.body["authorize_url"].as_str().unwrap()).await;
+    let landed = arrive(w, &back).await;
+    assert_eq!(
+        outcome(&landed),
+        [("connected".to_owned(), "ninjaone".to_owned())]
+    );
+}
+
+fn card(reply: &Reply) -> &Value {
+    reply.body["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["provider"] == "ninjaone")
+        .unwrap()
+}
+
+async fn card_status(w: &World, admin: &str) -> String {
+    let cards = w.portal.get("/v1/integrations", admin).await;
+    card(&cards)["status"].as_str().unwrap().to_owned()
+}
+
+async fn put_org(w: &World, id: &str, name: &str) {
+    let reply = w
+        .portal
+        .put(
+            &format!("/v1/organizations/{id}"),
+            &w.admin,
+            json!({"name": name, "seats": 5}),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+}
+
+fn org_id(w: &World, name: &str) -> i64 {
+    w.sandbox.with(|s| {
+        s.organizations
+            .values()
+            .find(|o| o["name"] == name)
+            .and_then(|o| o["id"].as_i64())
+            .unwrap()
+    })
+}
+
+async fn sync_assets(w: &World) -> Value {
+    let started = w
+        .portal
+        .post(
+            "/v1/integrations/ninjaone/sync",
+            &w.admin,
+            json!({"kinds": ["assets"]}),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let id = started.body["id"].as_str().unwrap().to_owned();
+    for _ in 0..400 {
+        let run = w
+            .portal
+            .get(
+                &format!("/v1/integrations/ninjaone/sync-runs/{id}"),
+                &w.admin,
+            )
+            .await
+            .body;
+        if ["succeeded", "partial", "failed"].contains(&run["status"].as_str().unwrap_or_default())
+        {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("run {id} did not finish");
+}
+
+#[tokio::test]
+async fn seed_003_consent_link_import_and_revoke() {
+    let w = world().await;
+
+    // Connect: the consent URL, with PKCE and our fixed redirect URI; nothing connected yet.
+    let started = start_consent(&w, &w.admin).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let consent = url::Url::parse(started.body["authorize_url"].as_str().unwrap()).unwrap();
+    let q: std::collections::HashMap<String, String> = consent.query_pairs().into_owned().collect();
+    assert_eq!(consent.path(), "/ws/oauth/authorize");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["scope"], "monitoring offline_access");
+    assert_eq!(
+        q["redirect_uri"],
+        format!("{API}/v1/oauth/ninjaone/callback")
+    );
+    assert_eq!(started.body["redirect_uri"], q["redirect_uri"].as_str());
+    assert!(q["state"].len() >= 43);
+    assert!(!started.body.to_string().contains(DEMO_CLIENT_SECRET));
+    assert_eq!(card_status(&w, &w.admin).await, "not_connected");
+
+    // The partner approves; the callback stores the tokens and sends the browser back.
+    let back = approve(consent.as_str()).await;
+    let landed = arrive(&w, &back).await;
+    assert_eq!(
+        outcome(&landed),
+        [("connected".to_owned(), "ninjaone".to_owned())]
+    );
+    assert_eq!(card_status(&w, &w.admin).await, "connected");
+    let stored = w
+        .portal
+        .secret_of(TENANT, Provider::Ninjaone)
+        .await
+        .unwrap();
+    assert!(
+        stored.contains("refresh_token"),
+        "the refresh token is in the secret"
+    );
+
+    // Link organizations: the pencil icon's list, then auto-match by name.
+    put_org(&w, "acme", "ACME Dental, Inc.").await;
+    put_org(&w, "globex", "Globex Corp").await;
+    put_org(&w, "northwind", "Northwind Traders").await;
+    put_org(&w, "umbrella", "Umbrella Pharmaceuticals").await;
+    let listed = w
+        .portal
+        .get(
+            "/v1/integrations/ninjaone/catalog/organizations?limit=2",
+            &w.admin,
+        )
+        .await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 2);
+    let next = listed.body["next"].as_str().unwrap();
+    let rest = w
+        .portal
+        .get(
+            &format!("/v1/integrations/ninjaone/catalog/organizations?limit=10&after={next}"),
+            &w.admin,
+        )
+        .await;
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 3);
+    let search = w
+        .portal
+        .get(
+            "/v1/integrations/ninjaone/catalog/organizations?search=initech",
+            &w.admin,
+        )
+        .await;
+    assert_eq!(search.body["items"][0]["name"], "Initech LLC");
+
+    let dry = w
+        .portal
+        .post(
+            "/v1/integrations/ninjaone/org-mappings/auto-match",
+            &w.admin,
+            json!({"dry_run": true}),
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    let names = |list: &str| -> Vec<String> {
+        let mut v: Vec<String> = dry.body[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["org_id"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("matched"), ["acme", "globex"]);
+    assert_eq!(names("ambiguous"), ["northwind"]);
+    assert_eq!(names("unmatched"), ["umbrella"]);
+    assert_eq!(
+        dry.body["ambiguous"][0]["candidates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let mappings = w
+        .portal
+        .get("/v1/integrations/ninjaone/org-mappings", &w.admin)
+        .await;
+    assert!(
+        mappings.body["items"].as_array().unwrap().is_empty(),
+        "a dry run writes nothing"
+    );
+
+    let applied = w
+        .portal
+        .post(
+            "/v1/integrations/ninjaone/org-mappings/auto-match",
+            &w.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(applied.body["matched"].as_array().unwrap().len(), 2);
+    // Manual link for the ambiguous one (the partner picks), then auto-match again.
+    let northwind = org_id(&w, "Northwind Traders");
+    let manual = w
+        .portal
+        .put(
+            "/v1/integrations/ninjaone/org-mappings/northwind",
+            &w.admin,
+            json!({"organization_id": northwind}),
+        )
+        .await;
+    assert_eq!(manual.status, StatusCode::OK, "{}", manual.body);
+    let again = w
+        .portal
+        .post(
+            "/v1/integrations/ninjaone/org-mappings/auto-match",
+            &w.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.body["matched"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        again.body["already_linked"].as_array().unwrap().len(),
+        3,
+        "never overwritten"
+    );
+    let gone = w
+        .portal
+        .put(
+            "/v1/integrations/ninjaone/org-mappings/umbrella",
+            &w.admin,
+            json!({"organization_id": 999_999}),
+        )
+        .await;
+    assert_eq!(gone.field_errors(), ["organization_id"]);
+
+    // Asset import: seed 003's field mapping; missing parts are fine.
+    let run = sync_assets(&w).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["counts"]["changed"], 3);
+    let assets = w
+        .portal
+        .get("/v1/organizations/acme/assets", &w.admin)
+        .await;
+    assert_eq!(assets.status, StatusCode::OK, "{}", assets.body);
+    let items = assets.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    let server = items.iter().find(|a| a["name"] == "ACME-DC01").unwrap();
+    assert_eq!(server["serialNumber"], "5CD1234XYZ");
+    assert_eq!(server["warrantyExpire"], "2026-01-01");
+    assert_eq!(server["purchaseDate"], "2023-01-01");
+    assert_eq!(server["TypeId"], 100);
+    assert_eq!(server["storage"], 479_554_568_192_u64);
+    assert_eq!(server["locationName"], "Head Office");
+    assert_eq!(server["manufacturer"], "Dell Inc.");
+    assert_eq!(server["modelNumber"], "PowerEdge T350");
+    assert_eq!(server["os"], "Windows Server 2022 Standard");
+    assert_eq!(server["processorModel"], "Intel(R) Xeon(R) E-2334");
+    assert_eq!(server["replaceDate"], Value::Null);
+    assert_eq!(server["details"], "");
+    assert_eq!(server["source"], "ninjaone");
+    let printer = items
+        .iter()
+        .find(|a| a["name"] == "printer-1.acme.local")
+        .unwrap();
+    assert_eq!(
+        (
+            printer["storage"].clone(),
+            printer["warrantyExpire"].clone()
+        ),
+        (Value::Null, Value::Null)
+    );
+
+    // A device leaves NinjaOne and another changes: one removed, one updated, one unchanged.
+    let (server_id, laptop_id) = w.sandbox.with(|s| {
+        let ids: Vec<i64> = s.devices.keys().copied().collect();
+        (ids[0], ids[1])
+    });
+    w.sandbox.with(|s| {
+        s.devices.remove(&laptop_id);
+        s.devices.get_mut(&server_id).unwrap()["os"]["name"] = json!("Windows Server 2025");
+    });
+    let again = sync_assets(&w).await;
+    assert_eq!(
+        (
+            again["counts"]["changed"].as_u64(),
+            again["counts"]["unchanged"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    let assets = w
+        .portal
+        .get("/v1/organizations/acme/assets", &w.admin)
+        .await;
+    let removed: Vec<&Value> = assets.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["removed"] == true)
+        .collect();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0]["device_id"], laptop_id);
+
+    // Revoke: the refresh token is revoked at NinjaOne; links, assets and secrets go.
+    let revoked = w.portal.delete("/v1/integrations/ninjaone", &w.admin).await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_eq!(w.sandbox.with(|s| s.revoked), 1);
+    assert_eq!(card_status(&w, &w.admin).await, "not_connected");
+    assert_eq!(w.portal.secret_of(TENANT, Provider::Ninjaone).await, None);
+    let assets = w
+        .portal
+        .get("/v1/organizations/acme/assets", &w.admin)
+        .await;
+    assert!(assets.body["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn callback_attacks_end_at_the_portal_with_an_error_and_store_nothing() {
+    let w = world().await;
+    let callback = |query: String| format!("/v1/oauth/ninjaone/callback?{query}");
+
+    let error = |pairs: Vec<(String, String)>| {
+        pairs
+            .into_iter()
+            .find(|(k, _)| k == "error")
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    };
+
+    // Forged state.
+    assert_eq!(
+        error(land(&w, callback("code=abc&state=forged-state-value".into())).await),
+        "invalid_state"
+    );
+    // No state at all.
+    assert_eq!(
+        error(land(&w, callback("code=abc".into())).await),
+        "invalid_state"
+    );
+
+    // Replayed state: a good flow works once; the same redirect again is refused.
+    let started = start_consent(&w, &w.admin).await;
+    let back = approve(started.body["authorize_url"].as_str().unwrap()).await;
+    let path = back.as_str()[API.len()..].to_owned();
+    assert_eq!(
+        outcome(&arrive(&w, &back).await),
+        [("connected".to_owned(), "ninjaone".to_owned())]
+    );
+    assert_eq!(error(land(&w, path).await), "invalid_state");
+    w.portal.delete("/v1/integrations/ninjaone", &w.admin).await;
+
+    // Expired state: stored eleven minutes ago.
+    let app = &w.portal.runner.app;
+    let old = app.clock.now() - time::Duration::minutes(11);
+    app.store
+        .put_consent(
+            &state_hash("stale-state"),
+            &PendingConsent {
+                tenant: TenantId::new(TENANT).unwrap(),
+                provider: Provider::Ninjaone,
+                region: NinjaRegion::Us,
+                code_verifier: "v".repeat(43),
+                created_at: old,
+                expires_at: old + time::Duration::minutes(10),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        error(land(&w, callback("code=abc&state=stale-state".into())).await),
+        "invalid_state"
+    );
+
+    // The partner clicks Deny on NinjaOne's page.
+    let started = start_consent(&w, &w.admin).await;
+    w.sandbox.with(|s| s.deny_consent = true);
+    let denied = approve(started.body["authorize_url"].as_str().unwrap()).await;
+    assert_eq!(error(outcome(&arrive(&w, &denied).await)), "access_denied");
+
+    // State from another tenant: tenant B starts a consent, tenant A's code arrives with
+    // B's state. The code is bound to A's PKCE challenge, so the exchange fails.
+    let other_admin = w.portal.admin("other-msp");
+    let a = start_consent(&w, &w.admin).await;
+    let b = start_consent(&w, &other_admin).await;
+    let a_back = approve(a.body["authorize_url"].as_str().unwrap()).await;
+    let a_code = a_back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let b_state = url::Url::parse(b.body["authorize_url"].as_str().unwrap())
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let mixed = format!("code={}&state={}", urlencode(&a_code), urlencode(&b_state));
+    assert_eq!(error(land(&w, callback(mixed)).await), "exchange_failed");
+    assert_eq!(card_status(&w, &other_admin).await, "not_connected");
+
+    // A redirect-target injection changes nothing: the browser goes to the portal page.
+    let injected = land(&w, callback(
+        "code=x&state=y&redirect_uri=https%3A%2F%2Fevil.example%2F&return_to=https%3A%2F%2Fevil.example%2F".into(),
+    ))
+    .await;
+    assert_eq!(error(injected), "invalid_state");
+
+    // Nothing stored for either tenant; the sandbox exchanged exactly the one good code.
+    assert_eq!(card_status(&w, &w.admin).await, "not_connected");
+    assert_eq!(w.portal.secret_of(TENANT, Provider::Ninjaone).await, None);
+    assert_eq!(
+        w.portal.secret_of("other-msp", Provider::Ninjaone).await,
+        None
+    );
+    assert_eq!(w.sandbox.with(|s| s.code_exchanges), 1);
+}
+
+/// The browser arriving at the callback with `path`; the outcome the portal page gets.
+async fn land(w: &World, path: String) -> Vec<(String, String)> {
+    let reply = w.portal.raw(Method::GET, &path, None, None, vec![]).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SEE_OTHER,
+        "{path}: {}",
+        reply.body
+    );
+    outcome(&url::Url::parse(reply.headers["location"].to_str().unwrap()).unwrap())
+}
+
+fn urlencode(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn two_workers_with_an_expired_token_spend_the_refresh_token_once() {
+    let mut state = State::demo();
+    // Tokens live 301 s: seconds after connecting they are inside the 5-minute renewal
+    // window, so the next use refreshes.
+    state.token_ttl = Duration::from_secs(301);
+    let w = world_with(state).await;
+    connect(&w).await;
+    put_org(&w, "acme", "Acme Dental").await;
+    let acme = org_id(&w, "Acme Dental Inc");
+    w.portal
+        .put(
+            "/v1/integrations/ninjaone/org-mappings/acme",
+            &w.admin,
+            json!({"organization_id": acme}),
+        )
+        .await;
+    // Expiry is kept in whole seconds: two of them put the token inside the window.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+
+    // Two Lambdas: the same store and secrets, each with its own NinjaOne client and memory.
+    let first = w.portal.runner.app.clone();
+    let mut second = first.clone();
+    second.integrations =
+        providers::integrations(&first.settings, IntegrationCode::Missing).unwrap();
+    let tenant = TenantId::new(TENANT).unwrap();
+    let refreshes = w.sandbox.with(|s| s.refreshes);
+    let work = |app: shared::app::App| {
+        let tenant = tenant.clone();
+        async move {
+            let session = session::open(&app, &tenant, Provider::Ninjaone)
+                .await
+                .expect("a session");
+            app.integrations
+                .get(Provider::Ninjaone)
+                .unwrap()
+                .asset_source()
+                .unwrap()
+                .devices(&session, &[acme])
+                .await
+                .expect("devices")
+                .len()
+        }
+    };
+    let (a, b) = tokio::join!(work(first), work(second));
+    assert_eq!((a, b), (3, 3), "both succeed");
+    assert_eq!(
+        w.sandbox.with(|s| s.refreshes) - refreshes,
+        1,
+        "exactly one refresh reached NinjaOne"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_refresh_token_asks_the_partner_to_reconnect() {
+    let mut state = State::demo();
+    state.token_ttl = Duration::from_secs(30);
+    let w = world_with(state).await;
+    connect(&w).await;
+    put_org(&w, "acme", "Acme Dental").await;
+    let acme = org_id(&w, "Acme Dental Inc");
+    w.portal
+        .put(
+            "/v1/integrations/ninjaone/org-mappings/acme",
+            &w.admin,
+            json!({"organization_id": acme}),
+        )
+        .await;
+    w.sandbox.with(|s| s.spend_refresh_tokens());
+    let refused = w
+        .portal
+        .post(
+            "/v1/integrations/ninjaone/sync",
+            &w.admin,
+            json!({"kinds": ["assets"]}),
+        )
+        .await;
+    let problem = refused.problem(StatusCode::CONFLICT);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("connect again"),
+        "{problem}"
+    );
+    let cards = w.portal.get("/v1/integrations", &w.admin).await;
+    assert_eq!(card(&cards)["status"], "needs_reconnect");
+    assert!(
+        card(&cards)["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant")
+    );
+    // Connecting again through the consent page heals it.
+    connect(&w).await;
+    assert_eq!(card_status(&w, &w.admin).await, "connected");
+    assert_eq!(sync_assets(&w).await["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn connect_form_errors_and_missing_deployment_settings() {
+    let w = world().await;
+    let bad = w
+        .portal
+        .post(
+            "/v1/integrations/ninjaone/connect",
+            &w.admin,
+            json!({"region": "mars", "client_id": "x", "client_secret": "y"}),
+        )
+        .await;
+    assert_eq!(bad.field_errors(), ["region"]);
+    let empty = w
+        .portal
+        .post(
+            "/v1/integrations/ninjaone/connect",
+            &w.admin,
+            json!({"region": "eu", "client_id": "", "client_secret": ""}),
+        )
+        .await;
+    assert_eq!(empty.field_errors(), ["client_id", "client_secret"]);
+
+    let mut unconfigured = settings(&w.sandbox);
+    unconfigured.public_api_url = None;
+    let portal = Portal::with_settings(unconfigured, IntegrationCode::Missing);
+    let refused = portal
+        .post(
+            "/v1/integrations/ninjaone/connect",
+            &portal.admin(TENANT),
+            json!({"region": "us", "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET}),
+        )
+        .await;
+    let problem = refused.problem(StatusCode::NOT_IMPLEMENTED);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("PUBLIC_API_URL")
+    );
+}
