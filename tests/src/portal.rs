@@ -107,6 +107,26 @@ impl Portal {
         self
     }
 
+    /// Polls a sync run until it is final (succeeded, partial or failed) and returns it.
+    pub async fn finished_run(&self, provider: Provider, id: &str, token: &str) -> Value {
+        for _ in 0..800 {
+            let run = self
+                .get(
+                    &format!("/v1/integrations/{provider}/sync-runs/{id}"),
+                    token,
+                )
+                .await
+                .body;
+            if ["succeeded", "partial", "failed"]
+                .contains(&run["status"].as_str().unwrap_or_default())
+            {
+                return run;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("run {id} did not finish");
+    }
+
     /// An admin token of `tenant`.
     pub fn admin(&self, tenant: &str) -> String {
         self.runner.tokens.mint(tenant, "admin")

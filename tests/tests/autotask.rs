@@ -162,22 +162,9 @@ async fn sync(w: &World) -> Value {
 }
 
 async fn wait_run(w: &World, id: &str) -> Value {
-    for _ in 0..400 {
-        let run = w
-            .portal
-            .get(
-                &format!("/v1/integrations/autotask/sync-runs/{id}"),
-                &w.admin,
-            )
-            .await
-            .body;
-        if ["succeeded", "partial", "failed"].contains(&run["status"].as_str().unwrap_or_default())
-        {
-            return run;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("run {id} did not finish");
+    w.portal
+        .finished_run(Provider::Autotask, id, &w.admin)
+        .await
 }
 
 fn card(reply: &Reply) -> &Value {

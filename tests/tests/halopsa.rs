@@ -145,23 +145,13 @@ async fn sync(w: &World) -> Value {
         )
         .await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
-    let id = started.body["id"].as_str().unwrap().to_owned();
-    for _ in 0..800 {
-        let run = w
-            .portal
-            .get(
-                &format!("/v1/integrations/halopsa/sync-runs/{id}"),
-                &w.admin,
-            )
-            .await
-            .body;
-        if ["succeeded", "partial", "failed"].contains(&run["status"].as_str().unwrap_or_default())
-        {
-            return run;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("run {id} did not finish");
+    w.portal
+        .finished_run(
+            Provider::Halopsa,
+            started.body["id"].as_str().unwrap(),
+            &w.admin,
+        )
+        .await
 }
 
 fn card(reply: &Reply) -> &Value {

@@ -149,23 +149,13 @@ async fn sync_assets(w: &World) -> Value {
         )
         .await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
-    let id = started.body["id"].as_str().unwrap().to_owned();
-    for _ in 0..400 {
-        let run = w
-            .portal
-            .get(
-                &format!("/v1/integrations/ninjaone/sync-runs/{id}"),
-                &w.admin,
-            )
-            .await
-            .body;
-        if ["succeeded", "partial", "failed"].contains(&run["status"].as_str().unwrap_or_default())
-        {
-            return run;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("run {id} did not finish");
+    w.portal
+        .finished_run(
+            Provider::Ninjaone,
+            started.body["id"].as_str().unwrap(),
+            &w.admin,
+        )
+        .await
 }
 
 #[tokio::test]

@@ -105,18 +105,10 @@ pub(super) async fn auto_match_orgs(
 
     let existing = app.store.list_org_mappings(tenant, provider).await?;
     let linked_orgs: HashSet<&OrgId> = existing.iter().map(|m| &m.org_id).collect();
-    let taken: HashSet<i64> = existing
-        .iter()
-        .filter_map(|m| {
-            vendor_orgs
-                .iter()
-                .find(|(id, _)| target_of(*id) == m.target)
-        })
-        .map(|(id, _)| *id)
-        .collect();
+    // Vendor organizations already linked to someone are not offered again.
     let free: Vec<(i64, String)> = vendor_orgs
         .into_iter()
-        .filter(|(id, _)| !taken.contains(id))
+        .filter(|(id, _)| !existing.iter().any(|m| m.target == target_of(*id)))
         .collect();
 
     let mut report = Report {
