@@ -1,6 +1,9 @@
 //! Wiring for AWS: clients built once per cold start, behind the ports.
 
-use std::sync::Arc;
+use std::{
+    fmt,
+    sync::{Arc, OnceLock},
+};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use secrecy::SecretString;
@@ -26,9 +29,7 @@ pub fn app(
 ) -> Result<App, ConfigError> {
     let clock = Arc::new(SystemClock);
     let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), table_name);
-    let secrets: Arc<dyn Secrets> = Arc::new(SecretsManager::new(
-        aws_sdk_secretsmanager::Client::new(sdk),
-    ));
+    let secrets: Arc<dyn Secrets> = Arc::new(SecretsManager::new(sdk));
     let code = match autotask_code {
         AutotaskCodeSource::Value(v) => IntegrationCode::Value(v),
         AutotaskCodeSource::Secret(name) => IntegrationCode::Secret {
@@ -43,9 +44,7 @@ pub fn app(
         secrets,
         clock,
         settings: Arc::new(settings),
-        queue: queue_url.map(|url| {
-            Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url)) as Arc<dyn RunQueue>
-        }),
+        queue: queue_url.map(|url| Arc::new(SqsQueue::new(sdk, url)) as Arc<dyn RunQueue>),
     })
 }
 
@@ -82,7 +81,8 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
         problem: "must name the DynamoDB table".into(),
     })?;
     let settings = Settings::from_env()?;
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).http_client(crate::sdk_http::client());
     // Lambda puts the execution role's credentials in the environment. Reading them directly
     // skips building the default chain's providers and their HTTP clients (IMDS, ECS, SSO),
     // which measured about 5 ms of every cold start.
@@ -103,4 +103,40 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
         AutotaskCodeSource::from_env(),
         queue_url,
     )
+}
+
+/// An SDK client built on first use and kept for the life of the process.
+///
+/// Building a service client parses that service's endpoint rules (about half a million
+/// instructions each), so an invocation that never calls the service does not pay for it: the
+/// `sync` worker never sends to SQS, and listing integrations reads no secret.
+#[derive(Clone)]
+pub struct LazyClient<C> {
+    sdk: SdkConfig,
+    build: fn(&SdkConfig) -> C,
+    client: OnceLock<C>,
+}
+
+impl<C> LazyClient<C> {
+    /// Will build the client with `build` (a service's `Client::new`) from `sdk`.
+    pub fn new(sdk: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+        Self {
+            sdk: sdk.clone(),
+            build,
+            client: OnceLock::new(),
+        }
+    }
+
+    /// The client, built on the first call.
+    pub fn get(&self) -> &C {
+        self.client.get_or_init(|| (self.build)(&self.sdk))
+    }
+}
+
+impl<C> fmt::Debug for LazyClient<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LazyClient")
+            .field("built", &self.client.get().is_some())
+            .finish_non_exhaustive()
+    }
 }

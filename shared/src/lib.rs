@@ -15,5 +15,7 @@ pub mod lambda;
 pub mod ports;
 pub mod providers;
 pub mod queue;
+pub mod sdk_http;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

@@ -3,9 +3,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_config::SdkConfig;
 use aws_sdk_sqs::{Client, types::SendMessageBatchRequestEntry};
 
-use crate::ports::{QueueError, RunQueue, RunRequest};
+use crate::{
+    aws::LazyClient,
+    ports::{QueueError, RunQueue, RunRequest},
+};
 
 /// SQS allows at most 15 minutes of delay and 10 messages per batch.
 const MAX_DELAY: Duration = Duration::from_secs(900);
@@ -14,15 +18,16 @@ const BATCH: usize = 10;
 /// Runs as SQS messages for the `sync` function.
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
-    client: Client,
+    client: LazyClient<Client>,
     url: String,
 }
 
 impl SqsQueue {
-    /// Sends to the queue at `url` through `client` (built once per cold start).
-    pub fn new(client: Client, url: impl Into<String>) -> Self {
+    /// Sends to the queue at `url` through SQS as `sdk` configures it (the client is built once
+    /// per cold start, on the first send).
+    pub fn new(sdk: &SdkConfig, url: impl Into<String>) -> Self {
         Self {
-            client,
+            client: LazyClient::new(sdk, Client::new),
             url: url.into(),
         }
     }
@@ -46,6 +51,7 @@ fn queue_error<E: aws_sdk_sqs::error::ProvideErrorMetadata, R>(
 impl RunQueue for SqsQueue {
     async fn enqueue(&self, request: &RunRequest, delay: Duration) -> Result<(), QueueError> {
         self.client
+            .get()
             .send_message()
             .queue_url(&self.url)
             .message_body(body(request))
@@ -73,6 +79,7 @@ impl RunQueue for SqsQueue {
                 .collect::<Vec<_>>();
             let out = self
                 .client
+                .get()
                 .send_message_batch()
                 .queue_url(&self.url)
                 .set_entries(Some(entries))

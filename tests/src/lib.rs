@@ -56,6 +56,7 @@ pub async fn moto() -> SdkConfig {
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .http_client(shared::sdk_http::client())
         .load()
         .await
 }
@@ -108,9 +109,7 @@ impl Backend {
         Self {
             name: "dynamodb",
             store: Arc::new(TableStore::new(table, clock.clone())),
-            secrets: Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(
-                &sdk,
-            ))),
+            secrets: Arc::new(SecretsManager::new(&sdk)),
             clock,
             prefix: format!("test-{}", Ulid::new()),
         }

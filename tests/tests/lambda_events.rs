@@ -144,7 +144,7 @@ async fn the_autotask_integration_code_is_read_from_secrets_manager() {
     let sdk = integration_tests::moto().await;
     let table = integration_tests::moto_table(&sdk).await;
     let code_secret = format!("deploy-{}/autotask-integration-code", ulid::Ulid::new());
-    SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk))
+    SecretsManager::new(&sdk)
         .put(
             &SecretName::from_stored(code_secret.clone()),
             &SecretString::from(DEMO_INTEGRATION_CODE),

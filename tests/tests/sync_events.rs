@@ -28,6 +28,7 @@ fn fixture(path: &str) -> Value {
 
 struct Env {
     app: App,
+    sdk: aws_config::SdkConfig,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     sandbox: Sandbox,
@@ -58,6 +59,7 @@ async fn env() -> Env {
     .unwrap();
     Env {
         app,
+        sdk,
         sqs,
         queue_url,
         sandbox,
@@ -221,7 +223,7 @@ async fn the_schedule_fans_out_one_message_per_active_connection() {
 async fn a_queued_run_travels_through_sqs_and_syncs() {
     let env = env().await;
     mapped(&env, 17).await;
-    let queue = SqsQueue::new(env.sqs.clone(), &env.queue_url);
+    let queue = SqsQueue::new(&env.sdk, &env.queue_url);
     let request = RunRequest {
         tenant: TenantId::new(TENANT).unwrap(),
         provider: Provider::Autotask,

@@ -8,10 +8,12 @@ use url::Url;
 
 use crate::ports::VendorError;
 
-/// The HTTP client's settings (rustls, no proxies from the environment, no redirects,
-/// bounded timeouts); a provider may add a resolver before building.
+/// The HTTP client's settings (rustls with [`crate::tls`], no proxies from the environment, no
+/// redirects, bounded timeouts); a provider may add a resolver before building. The AWS SDK's
+/// client ([`crate::sdk_http`]) is built from the same settings.
 pub fn builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::tls::client_config())
         .no_proxy()
         .connect_timeout(Duration::from_secs(5).min(timeout))
         .timeout(timeout)

@@ -18,13 +18,20 @@ use super::table::{Condition, Item, ItemPage, Query, Table};
 use crate::ports::StoreError;
 
 /// Attribute names. Short, and fixed: the SAM template declares the same ones.
-mod attr {
+pub mod attr {
+    /// Partition key.
     pub const PK: &str = "pk";
+    /// Sort key.
     pub const SK: &str = "sk";
+    /// Optimistic-concurrency version.
     pub const VERSION: &str = "v";
+    /// Expiry (epoch seconds), the table's TTL attribute.
     pub const EXPIRES_AT: &str = "expires_at";
+    /// Lease holder.
     pub const OWNER: &str = "owner";
+    /// Partition key of the sparse active-connections index; absent on everything else.
     pub const ACTIVE: &str = "active";
+    /// The item's JSON document.
     pub const BODY: &str = "body";
 }
 

@@ -1,6 +1,7 @@
 //! The AWS back end of [`Secrets`]: one Secrets Manager secret per tenant and provider.
 
 use async_trait::async_trait;
+use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::{
     Client,
     error::{ProvideErrorMetadata, SdkError},
@@ -8,18 +9,23 @@ use aws_sdk_secretsmanager::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::ports::{SecretError, SecretName, Secrets};
+use crate::{
+    aws::LazyClient,
+    ports::{SecretError, SecretName, Secrets},
+};
 
-/// Secrets Manager through a client built once per cold start.
+/// Secrets Manager through a client built once per cold start, on first use.
 #[derive(Clone, Debug)]
 pub struct SecretsManager {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl SecretsManager {
-    /// Wraps a client.
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    /// Uses Secrets Manager as `sdk` configures it.
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self {
+            client: LazyClient::new(sdk, Client::new),
+        }
     }
 }
 
@@ -41,6 +47,7 @@ impl Secrets for SecretsManager {
         // Most puts replace an existing secret (re-connect, token rotation): try that first.
         let update = self
             .client
+            .get()
             .put_secret_value()
             .secret_id(name.as_str())
             .secret_string(value.expose_secret())
@@ -57,6 +64,7 @@ impl Secrets for SecretsManager {
         let tenant = parts.next().unwrap_or_default();
         let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
         self.client
+            .get()
             .create_secret()
             .name(name.as_str())
             .secret_string(value.expose_secret())
@@ -71,6 +79,7 @@ impl Secrets for SecretsManager {
     async fn get(&self, name: &SecretName) -> Result<Option<SecretString>, SecretError> {
         match self
             .client
+            .get()
             .get_secret_value()
             .secret_id(name.as_str())
             .send()
@@ -93,6 +102,7 @@ impl Secrets for SecretsManager {
     async fn delete(&self, name: &SecretName) -> Result<(), SecretError> {
         match self
             .client
+            .get()
             .delete_secret()
             .secret_id(name.as_str())
             .force_delete_without_recovery(true)
