@@ -648,3 +648,88 @@ async fn connect_form_errors_and_missing_deployment_settings() {
             .contains("PUBLIC_API_URL")
     );
 }
+
+/// NinjaOne's secrets appear in no response, redirect or log line (TRACE included): the client
+/// secret, the authorization code, the state, and every access and refresh token, through
+/// consent, a replayed callback, a match, imports that renew and rotate the tokens, a refused
+/// renewal, and revoke.
+#[tokio::test]
+async fn secrets_codes_and_tokens_never_leak() {
+    let logs = integration_tests::LogCapture::default();
+    let _guard = logs.start();
+    // Tokens that live 30 s are inside the renewal window at once: every use rotates them.
+    let mut state = State::demo();
+    state.token_ttl = Duration::from_secs(30);
+    let w = world_with(state).await;
+    let mut seen = Vec::new();
+
+    // The consent URL carries the state to NinjaOne and back, by design; nothing else may.
+    let started = start_consent(&w, &w.admin).await;
+    assert!(!started.body.to_string().contains(DEMO_CLIENT_SECRET));
+    let consent = url::Url::parse(started.body["authorize_url"].as_str().unwrap()).unwrap();
+    let param = |url: &url::Url, name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    let state = param(&consent, "state");
+    let back = approve(consent.as_str()).await;
+    let code = param(&back, "code");
+    seen.push(arrive(&w, &back).await.to_string());
+    let replay = w
+        .portal
+        .raw(Method::GET, &back.as_str()[API.len()..], None, None, vec![])
+        .await;
+    seen.push(format!("{:?} {}", replay.headers, replay.body));
+
+    put_org(&w, "acme", "ACME Dental, Inc.").await;
+    let matched = w
+        .portal
+        .post(
+            "/v1/integrations/ninjaone/org-mappings/auto-match",
+            &w.admin,
+            json!({"dry_run": false}),
+        )
+        .await;
+    seen.push(matched.body.to_string());
+    seen.push(sync_assets(&w).await.to_string());
+    seen.push(sync_assets(&w).await.to_string());
+    w.sandbox.with(|s| s.spend_refresh_tokens());
+    let refused = w
+        .portal
+        .get("/v1/integrations/ninjaone/catalog/organizations", &w.admin)
+        .await;
+    seen.push(format!("{:?} {}", refused.headers, refused.body));
+    seen.push(
+        w.portal
+            .get("/v1/integrations", &w.admin)
+            .await
+            .body
+            .to_string(),
+    );
+    let revoked = w.portal.delete("/v1/integrations/ninjaone", &w.admin).await;
+    seen.push(format!("{:?} {}", revoked.headers, revoked.body));
+    seen.push(logs.text());
+
+    assert!(
+        w.sandbox.with(|s| s.refreshes) >= 2,
+        "refresh tokens were used and rotated"
+    );
+    assert_eq!(card_status(&w, &w.admin).await, "not_connected");
+    assert!(
+        logs.text().contains("access token renewed"),
+        "logs were captured"
+    );
+    for text in &seen {
+        for secret in [
+            DEMO_CLIENT_SECRET,
+            code.as_str(),
+            state.as_str(),
+            "ninja-sandbox-access-",
+            "ninja-sandbox-refresh-",
+        ] {
+            assert!(!text.contains(secret), "leaked {secret}: {text}");
+        }
+    }
+}
