@@ -21,8 +21,8 @@ use axum::{
 };
 use tokio::sync::Notify;
 
-/// Runs per binary; the table shows the median.
-const RUNS: usize = 5;
+/// Runs per binary; the table shows the median (single starts vary by a millisecond).
+const RUNS: usize = 11;
 
 #[derive(Default)]
 struct Timings {
@@ -215,32 +215,38 @@ async fn main() {
         ("sync", "eventbridge/scheduled.json"),
         ("revoke", "apigw-v2/revoke-autotask.json"),
     ];
+    let binaries: Vec<(PathBuf, Vec<u8>)> = cases
+        .iter()
+        .map(|(name, fixture)| {
+            let binary = [
+                lambda_dir.join(name).join("bootstrap"),
+                lambda_dir.join(name),
+            ]
+            .into_iter()
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| lambda_dir.join(name).join("bootstrap"));
+            assert!(
+                binary.exists(),
+                "{} is missing: run `cargo lambda build --release` first",
+                binary.display()
+            );
+            (binary, std::fs::read(fixtures.join(fixture)).unwrap())
+        })
+        .collect();
+    // Rounds visit every binary in turn, so a busy moment of the machine touches all of them
+    // alike rather than one binary's runs.
+    let mut measured: Vec<Vec<Measure>> = cases.iter().map(|_| Vec::new()).collect();
+    for _ in 0..RUNS {
+        for ((binary, event), runs) in binaries.iter().zip(&mut measured) {
+            runs.push(measure(binary, event, &env).await);
+        }
+    }
     let mut rows = Vec::new();
     let mut baseline = None;
-    for (name, fixture) in cases {
-        let binary = [
-            lambda_dir.join(name).join("bootstrap"),
-            lambda_dir.join(name),
-        ]
-        .into_iter()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| lambda_dir.join(name).join("bootstrap"));
-        assert!(
-            binary.exists(),
-            "{} is missing: run `cargo lambda build --release` first",
-            binary.display()
-        );
-        let event = std::fs::read(fixtures.join(fixture)).unwrap();
-        let mut inits = Vec::new();
-        let mut firsts = Vec::new();
-        let mut rss = 0;
-        for _ in 0..RUNS {
-            let m = measure(&binary, &event, &env).await;
-            inits.push(m.init);
-            firsts.push(m.first);
-            rss = rss.max(m.rss_kib);
-        }
-        let (init, first) = (median(inits), median(firsts));
+    for (((name, _), (binary, _)), runs) in cases.iter().zip(&binaries).zip(measured) {
+        let init = median(runs.iter().map(|m| m.init).collect());
+        let first = median(runs.iter().map(|m| m.first).collect());
+        let rss = runs.iter().map(|m| m.rss_kib).max().unwrap_or(0);
         let base = *baseline.get_or_insert(init);
         rows.push((
             name,
@@ -248,8 +254,8 @@ async fn main() {
             first,
             init.as_secs_f64() / base.as_secs_f64(),
             rss,
-            std::fs::metadata(&binary).unwrap().len(),
-            zip_size(&binary),
+            std::fs::metadata(binary).unwrap().len(),
+            zip_size(binary),
         ));
     }
     let mut out = std::io::stdout().lock();

@@ -147,6 +147,10 @@ async fn main() {
     assert_eq!(summary.messages, connections);
 }
 
+/// Every baseline message is delayed too: moto's SQS slows down with the number of delayed
+/// messages it holds, so the baseline must hold as many as dispatch does.
+const RAW_DELAY_SECS: i32 = 450;
+
 /// What the bare-SDK fan-out did.
 struct RawFanout {
     pages: usize,
@@ -156,8 +160,8 @@ struct RawFanout {
 
 /// The baseline measured in the same run: the same index pages read and the same batches of 10
 /// sent, one after another as dispatch sends them, with the bare SDK into a second queue. It
-/// decodes nothing and sends each item's key as the body, so the difference to dispatch is our
-/// own work (decoding connections, offsets, run requests).
+/// decodes nothing and sends each item's key as the body with a fixed delay, so the difference
+/// to dispatch is our own work (decoding connections, offsets, run requests).
 async fn raw_fanout(sdk: &aws_config::SdkConfig, table: &str) -> RawFanout {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
@@ -201,6 +205,7 @@ async fn raw_fanout(sdk: &aws_config::SdkConfig, table: &str) -> RawFanout {
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(key)
+                        .delay_seconds(RAW_DELAY_SECS)
                         .build()
                         .expect("entry")
                 })
