@@ -84,7 +84,7 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).http_client(crate::sdk_http::client());
     // Lambda puts the execution role's credentials in the environment. Reading them directly
-    // skips building the default chain's providers and their HTTP clients (IMDS, ECS, SSO),
+    // skips building the default chain's providers (IMDS, ECS, web identity),
     // which measured about 5 ms of every cold start.
     if ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
         .iter()

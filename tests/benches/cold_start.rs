@@ -185,14 +185,7 @@ async fn main() {
     let fixtures = root.join("tests/fixtures");
     let sdk = integration_tests::moto().await;
     let table = integration_tests::moto_table(&sdk).await;
-    let queue = aws_sdk_sqs::Client::new(&sdk)
-        .create_queue()
-        .queue_name(format!("bench-{}", ulid::Ulid::new()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue = integration_tests::moto_queue(&sdk).await;
     let endpoint = std::env::var("MOTO_ENDPOINT").expect("run through ./tests/bench.sh");
     let env: Vec<(String, String)> = [
         ("TABLE_NAME", table.as_str()),

@@ -27,14 +27,7 @@ async fn main() {
     let sdk = integration_tests::moto().await;
     let table = integration_tests::moto_table(&sdk).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("bench-{}", ulid::Ulid::new()))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
+    let queue_url = integration_tests::moto_queue(&sdk).await;
     let app = shared::aws::app(
         &sdk,
         &table,
@@ -165,14 +158,7 @@ struct RawFanout {
 async fn raw_fanout(sdk: &aws_config::SdkConfig, table: &str) -> RawFanout {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("bench-raw-{}", ulid::Ulid::new()))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
+    let queue_url = integration_tests::moto_queue(sdk).await;
     let started = Instant::now();
     let (mut pages, mut messages) = (0, 0);
     let mut start = None;

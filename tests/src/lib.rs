@@ -71,6 +71,18 @@ pub async fn moto_table(sdk: &SdkConfig) -> String {
     name
 }
 
+/// A new SQS queue on moto; returns its URL.
+pub async fn moto_queue(sdk: &SdkConfig) -> String {
+    aws_sdk_sqs::Client::new(sdk)
+        .create_queue()
+        .queue_name(format!("test-{}", Ulid::new()))
+        .send()
+        .await
+        .expect("moto creates the queue")
+        .queue_url
+        .expect("a queue URL")
+}
+
 /// One storage back end, fresh and private to the test that made it.
 pub struct Backend {
     /// Which back end, for messages.

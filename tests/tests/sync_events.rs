@@ -38,14 +38,7 @@ async fn env() -> Env {
     let sdk = integration_tests::moto().await;
     let table = integration_tests::moto_table(&sdk).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("runs-{}", ulid::Ulid::new()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue_url = integration_tests::moto_queue(&sdk).await;
     let sandbox = Sandbox::demo().await;
     let settings =
         integration_tests::sandbox_settings(&sandbox, &format!("test-{}", ulid::Ulid::new()));
