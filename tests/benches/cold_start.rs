@@ -21,8 +21,12 @@ use axum::{
 };
 use tokio::sync::Notify;
 
-/// Runs per binary; the table shows the median (single starts vary by a millisecond).
-const RUNS: usize = 11;
+/// Rounds; each starts every binary once. The table shows medians: single starts vary by a
+/// millisecond, and the machine's pace drifts by a few tenths of one over a minute.
+const RUNS: usize = 41;
+
+/// The pause before each start.
+const SETTLE: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 struct Timings {
@@ -227,25 +231,35 @@ async fn main() {
         })
         .collect();
     // Rounds visit every binary in turn, so a busy moment of the machine touches all of them
-    // alike rather than one binary's runs.
+    // alike rather than one binary's runs; the ratio is taken within each round, against the
+    // hello-world start of that round, so a drift in the machine's pace between rounds cancels.
     let mut measured: Vec<Vec<Measure>> = cases.iter().map(|_| Vec::new()).collect();
     for _ in 0..RUNS {
         for ((binary, event), runs) in binaries.iter().zip(&mut measured) {
+            // Let the previous start's tail settle first: moto finishing its work, the killed
+            // process's memory being freed. Both share this machine's cores.
+            tokio::time::sleep(SETTLE).await;
             runs.push(measure(binary, event, &env).await);
         }
     }
+    let hello: Vec<Duration> = measured[0].iter().map(|m| m.init).collect();
     let mut rows = Vec::new();
-    let mut baseline = None;
     for (((name, _), (binary, _)), runs) in cases.iter().zip(&binaries).zip(measured) {
         let init = median(runs.iter().map(|m| m.init).collect());
         let first = median(runs.iter().map(|m| m.first).collect());
         let rss = runs.iter().map(|m| m.rss_kib).max().unwrap_or(0);
-        let base = *baseline.get_or_insert(init);
+        let mut ratios: Vec<f64> = runs
+            .iter()
+            .zip(&hello)
+            .map(|(m, h)| m.init.as_secs_f64() / h.as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
         rows.push((
             name,
             init,
             first,
-            init.as_secs_f64() / base.as_secs_f64(),
+            ratios[ratios.len() / 2],
+            (ratios[ratios.len() / 4], ratios[ratios.len() * 3 / 4]),
             rss,
             std::fs::metadata(binary).unwrap().len(),
             zip_size(binary),
@@ -254,15 +268,15 @@ async fn main() {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "cold start: median of {RUNS} starts per binary (release profile, x86_64)"
+        "cold start: medians of {RUNS} rounds, each starting every binary once (release profile, x86_64); the ratio is taken within each round"
     )
     .unwrap();
-    writeln!(out, "| binary | init (start -> first /next) | first answer | init / hello-world | peak RSS | binary | zip |").unwrap();
-    writeln!(out, "|---|---|---|---|---|---|---|").unwrap();
-    for (name, init, first, ratio, rss, size, zip) in rows {
+    writeln!(out, "| binary | init (start -> first /next) | first answer | init / hello-world | middle half of ratios | peak RSS | binary | zip |").unwrap();
+    writeln!(out, "|---|---|---|---|---|---|---|---|").unwrap();
+    for (name, init, first, ratio, (low, high), rss, size, zip) in rows {
         writeln!(
             out,
-            "| {name} | {:.1} ms | {:.1} ms | {ratio:.2} | {:.1} MiB | {:.1} MB | {:.1} MB |",
+            "| {name} | {:.2} ms | {:.1} ms | {ratio:.2} | {low:.2}-{high:.2} | {:.1} MiB | {:.1} MB | {:.1} MB |",
             init.as_secs_f64() * 1000.0,
             first.as_secs_f64() * 1000.0,
             rss as f64 / 1024.0,
