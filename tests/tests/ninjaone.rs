@@ -609,6 +609,65 @@ async fn a_refused_refresh_token_asks_the_partner_to_reconnect() {
 }
 
 #[tokio::test]
+async fn an_access_token_refused_before_its_expiry_is_renewed_not_a_reconnect() {
+    let w = world().await;
+    connect(&w).await;
+    put_org(&w, "acme", "Acme Dental").await;
+    let acme = org_id(&w, "Acme Dental Inc");
+    w.portal
+        .put(
+            "/v1/integrations/ninjaone/org-mappings/acme",
+            &w.admin,
+            json!({"organization_id": acme}),
+        )
+        .await;
+    let refreshes = || w.sandbox.with(|s| s.refreshes);
+    let before = refreshes();
+
+    // NinjaOne drops the access token long before the hour it announced: the run renews it
+    // and imports with the new one.
+    w.sandbox.with(|s| s.expire_access_tokens());
+    let run = sync_assets(&w).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["counts"]["changed"], 3, "{run}");
+    assert_eq!(refreshes() - before, 1, "one renewal");
+    assert_eq!(card_status(&w, &w.admin).await, "connected");
+
+    // The portal's catalog: the refused call asks to try again, and the retry lists.
+    w.sandbox.with(|s| s.expire_access_tokens());
+    let path = "/v1/integrations/ninjaone/catalog/organizations";
+    let refused = w.portal.get(path, &w.admin).await;
+    let problem = refused.problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("try again"),
+        "{problem}"
+    );
+    assert_eq!(refused.headers["retry-after"], "1");
+    let listed = w.portal.get(path, &w.admin).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(refreshes() - before, 2);
+    assert_eq!(card_status(&w, &w.admin).await, "connected");
+
+    // Refused again, and the refresh token is spent too: now the partner must reconnect.
+    w.sandbox.with(|s| {
+        s.expire_access_tokens();
+        s.spend_refresh_tokens();
+    });
+    let run = sync_assets(&w).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    let cards = w.portal.get("/v1/integrations", &w.admin).await;
+    assert_eq!(card(&cards)["status"], "needs_reconnect");
+    assert!(
+        card(&cards)["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant"),
+        "{}",
+        cards.body
+    );
+}
+
+#[tokio::test]
 async fn connect_form_errors_and_missing_deployment_settings() {
     let w = world().await;
     let bad = w

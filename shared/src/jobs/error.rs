@@ -14,6 +14,10 @@ pub enum JobError {
     /// The vendor refused the stored credentials; the partner must connect again.
     #[error("{} needs to be connected again: {}", .0.display_name(), .1)]
     NeedsReconnect(Provider, String),
+    /// The vendor refused an access token before its expiry and a new one is stored: the same
+    /// work, tried again with a new session, uses it.
+    #[error("{} refused its access token before it expired; a new one was issued: try again", .0.display_name())]
+    TokenRenewed(Provider),
     /// Something the partner must set up first (configuration, a plan mapping).
     #[error("{0}")]
     Precondition(String),
@@ -48,6 +52,7 @@ impl JobError {
     pub fn is_retryable(&self) -> bool {
         match self {
             JobError::Busy
+            | JobError::TokenRenewed(_)
             | JobError::Store(StoreError::Unavailable(_))
             | JobError::Secrets(SecretError::Unavailable { .. })
             | JobError::Queue(_) => true,

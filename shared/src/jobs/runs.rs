@@ -10,7 +10,7 @@ use crate::{
         ItemError, OrgId, Provider, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger,
         TenantId,
     },
-    ports::{Expect, LeaseKind, RunRequest, StoreError},
+    ports::{Expect, LeaseKind, RunRequest, Session, StoreError},
 };
 
 /// How long a run may hold its connection's lease without finishing.
@@ -232,7 +232,7 @@ async fn execute_leased(
 ) -> Result<SyncRun, JobError> {
     let (tenant, provider) = (&request.tenant, request.provider);
     mark_dead_runs(app, tenant, provider, run.id).await?;
-    let session = match session::open(app, tenant, provider).await {
+    let mut session = match session::open(app, tenant, provider).await {
         Ok(s) => s,
         Err(e) => {
             let run = finish(run, SyncStatus::Failed, Some(e.to_string()), app);
@@ -244,14 +244,18 @@ async fn execute_leased(
     save(app, tenant, &mut run).await?;
     let mut fatal = None;
     for kind in run.kinds.clone() {
-        let outcome = match kind {
-            SyncKind::Seats => seats::sync(app, &session, &mut run, request.org.as_ref()).await,
-            SyncKind::Assets => assets::import(app, &session, &mut run).await,
-            other => Err(JobError::Unsupported(format!(
-                "{} cannot sync {other:?} in this build",
-                provider.display_name()
-            ))),
-        };
+        let mut outcome = sync_kind(app, request, &session, &mut run, kind).await;
+        // Once per kind: a token refused right after its renewal is a real refusal.
+        if let Err(JobError::TokenRenewed(_)) = outcome {
+            session = match session::open(app, tenant, provider).await {
+                Ok(s) => s,
+                Err(e) => {
+                    fatal = Some(e.to_string());
+                    break;
+                }
+            };
+            outcome = sync_kind(app, request, &session, &mut run, kind).await;
+        }
         if let Err(e) = outcome {
             tracing::warn!(tenant = %tenant, provider = %provider, error = %e, "sync kind failed");
             fatal = Some(e.to_string());
@@ -279,6 +283,23 @@ async fn execute_leased(
         // Revoked while running: the record is gone and stays gone.
         Err(StoreError::Conflict(_)) => Ok(run),
         other => other.map(|()| run).map_err(Into::into),
+    }
+}
+
+async fn sync_kind(
+    app: &App,
+    request: &RunRequest,
+    session: &Session,
+    run: &mut SyncRun,
+    kind: SyncKind,
+) -> Result<(), JobError> {
+    match kind {
+        SyncKind::Seats => seats::sync(app, session, run, request.org.as_ref()).await,
+        SyncKind::Assets => assets::import(app, session, run).await,
+        other => Err(JobError::Unsupported(format!(
+            "{} cannot sync {other:?} in this build",
+            request.provider.display_name()
+        ))),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     app::App,
@@ -37,15 +37,28 @@ pub async fn open(app: &App, tenant: &TenantId, provider: Provider) -> Result<Se
         connection,
         credentials,
     };
-    if let Some(refresher) = app
-        .integrations
-        .get(provider)
-        .and_then(|i| i.token_refresh())
+    if let Some(refresher) = token_refresh(app, provider)
         && refresher.needs_refresh(&session.credentials, app.clock.now())
     {
-        session.credentials = refresh(app, &session, refresher).await?;
+        session.credentials = refresh(app, &session, refresher, Renew::WhenDue).await?;
     }
     Ok(session)
+}
+
+fn token_refresh(app: &App, provider: Provider) -> Option<&dyn TokenRefresh> {
+    app.integrations
+        .get(provider)
+        .and_then(|i| i.token_refresh())
+}
+
+/// When [`refresh`] spends the refresh token, judged on the secret as stored now.
+#[derive(Clone, Copy)]
+enum Renew {
+    /// The access token expires within minutes.
+    WhenDue,
+    /// The vendor refused the access token the session holds: renew unless another worker
+    /// already replaced it.
+    Refused,
 }
 
 /// How long a worker may take to spend a refresh token and store the result.
@@ -60,6 +73,7 @@ async fn refresh(
     app: &App,
     session: &Session,
     refresher: &dyn TokenRefresh,
+    when: Renew,
 ) -> Result<SecretString, JobError> {
     let (tenant, provider) = (&session.tenant, session.connection.provider());
     let started = Instant::now();
@@ -81,7 +95,11 @@ async fn refresh(
         let current = app.secrets.get(&name).await?.ok_or_else(|| {
             JobError::NeedsReconnect(provider, "the stored credentials are gone".into())
         })?;
-        if !refresher.needs_refresh(&current, app.clock.now()) {
+        let due = match when {
+            Renew::WhenDue => refresher.needs_refresh(&current, app.clock.now()),
+            Renew::Refused => current.expose_secret() == session.credentials.expose_secret(),
+        };
+        if !due {
             return Ok(current);
         }
         match refresher
@@ -93,7 +111,7 @@ async fn refresh(
                 tracing::info!(tenant = %tenant, provider = %provider, "access token renewed");
                 Ok(renewed)
             }
-            Err(e) => Err(vendor_failed(app, session, e).await),
+            Err(e) => Err(credentials_failed(app, session, e).await),
         }
     }
     .await;
@@ -103,9 +121,34 @@ async fn refresh(
     result
 }
 
-/// Turns a vendor failure into a job error, marking the connection `needs_reconnect` when the
-/// vendor refused the stored credentials (the card shows it; syncs stop until re-connect).
+/// Turns a vendor failure into a job error.
+///
+/// When the vendor refused an access token that a refresh token can renew (NinjaOne may drop
+/// one before the expiry it announced), the token is renewed and the answer is
+/// [`JobError::TokenRenewed`]: the caller tries again with a new session. When the vendor
+/// refused the stored credentials themselves, or the renewal, the connection is marked
+/// `needs_reconnect` (the card shows it; syncs stop until re-connect).
 pub async fn vendor_failed(app: &App, session: &Session, error: VendorError) -> JobError {
+    let provider = session.connection.provider();
+    if matches!(error, VendorError::CredentialsRejected { .. })
+        && let Some(refresher) = token_refresh(app, provider)
+    {
+        return match refresh(app, session, refresher, Renew::Refused).await {
+            Ok(_) => {
+                tracing::info!(
+                    tenant = %session.tenant, provider = %provider,
+                    "the vendor refused an access token before its expiry; renewed it"
+                );
+                JobError::TokenRenewed(provider)
+            }
+            Err(e) => e,
+        };
+    }
+    credentials_failed(app, session, error).await
+}
+
+/// Marks the connection `needs_reconnect` when the vendor refused the stored credentials.
+async fn credentials_failed(app: &App, session: &Session, error: VendorError) -> JobError {
     let VendorError::CredentialsRejected {
         detail,
         vendor_message,

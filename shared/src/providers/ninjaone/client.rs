@@ -162,11 +162,13 @@ impl Client<'_> {
                     });
                 }
                 StatusCode::NOT_FOUND => return Ok(None),
+                // The job layer renews the token and tries again (`session::vendor_failed`);
+                // only a refused renewal asks the partner to reconnect.
                 StatusCode::UNAUTHORIZED => {
-                    return Err(VendorError::Unreachable {
-                        detail:
-                            "NinjaOne refused the access token; it is renewed on the next attempt"
-                                .into(),
+                    return Err(VendorError::CredentialsRejected {
+                        detail: "NinjaOne refused the access token".into(),
+                        field: "access_token",
+                        vendor_message: message(),
                     });
                 }
                 StatusCode::FORBIDDEN => {
