@@ -244,9 +244,13 @@ async fn execute_leased(
     save(app, tenant, &mut run).await?;
     let mut fatal = None;
     for kind in run.kinds.clone() {
+        let (counts, errors) = (run.counts, run.errors.len());
         let mut outcome = sync_kind(app, request, &session, &mut run, kind).await;
-        // Once per kind: a token refused right after its renewal is a real refusal.
+        // Once per kind, from the counts as they were: a second refusal right after a renewal
+        // ends the kind (the run records it) rather than renewing in a loop.
         if let Err(JobError::TokenRenewed(_)) = outcome {
+            run.counts = counts;
+            run.errors.truncate(errors);
             session = match session::open(app, tenant, provider).await {
                 Ok(s) => s,
                 Err(e) => {
