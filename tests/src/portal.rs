@@ -257,6 +257,20 @@ impl Portal {
 
     /// The stored secret of a tenant's provider.
     pub async fn secret_of(&self, tenant: &str, provider: Provider) -> Option<String> {
+        self.stored_secret(tenant, provider, "").await
+    }
+
+    /// The client credentials a tenant's consent flow keeps until the callback.
+    pub async fn pending_secret_of(&self, tenant: &str, provider: Provider) -> Option<String> {
+        self.stored_secret(tenant, provider, "/pending").await
+    }
+
+    async fn stored_secret(
+        &self,
+        tenant: &str,
+        provider: Provider,
+        suffix: &str,
+    ) -> Option<String> {
         let app = &self.runner.app;
         let name = SecretName::for_connection(
             &app.settings.secrets_prefix,
@@ -264,7 +278,7 @@ impl Portal {
             provider,
         );
         app.secrets
-            .get(&name)
+            .get(&SecretName::from_stored(format!("{name}{suffix}")))
             .await
             .unwrap()
             .map(|s| s.expose_secret().to_owned())

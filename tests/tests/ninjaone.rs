@@ -447,11 +447,49 @@ async fn callback_attacks_end_at_the_portal_with_an_error_and_store_nothing() {
         "invalid_state"
     );
 
-    // The partner clicks Deny on NinjaOne's page.
+    // The partner clicks Deny on NinjaOne's page: the client credentials that waited for the
+    // consent go with it.
     let started = start_consent(&w, &w.admin).await;
+    assert!(
+        w.portal
+            .pending_secret_of(TENANT, Provider::Ninjaone)
+            .await
+            .is_some()
+    );
     w.sandbox.with(|s| s.deny_consent = true);
     let denied = approve(started.body["authorize_url"].as_str().unwrap()).await;
     assert_eq!(error(outcome(&arrive(&w, &denied).await)), "access_denied");
+    assert_eq!(
+        w.portal.pending_secret_of(TENANT, Provider::Ninjaone).await,
+        None
+    );
+    w.sandbox.with(|s| s.deny_consent = false);
+
+    // Connect twice (two tabs): the second replaces the pending credentials. The first tab's
+    // approval is refused and leaves the second's credentials in place; the second connects.
+    let first = start_consent(&w, &w.admin).await;
+    let second = start_consent(&w, &w.admin).await;
+    let first_back = approve(first.body["authorize_url"].as_str().unwrap()).await;
+    let second_back = approve(second.body["authorize_url"].as_str().unwrap()).await;
+    assert_eq!(
+        error(outcome(&arrive(&w, &first_back).await)),
+        "invalid_state"
+    );
+    assert!(
+        w.portal
+            .pending_secret_of(TENANT, Provider::Ninjaone)
+            .await
+            .is_some()
+    );
+    assert_eq!(
+        outcome(&arrive(&w, &second_back).await),
+        [("connected".to_owned(), "ninjaone".to_owned())]
+    );
+    assert_eq!(
+        w.portal.pending_secret_of(TENANT, Provider::Ninjaone).await,
+        None
+    );
+    w.portal.delete("/v1/integrations/ninjaone", &w.admin).await;
 
     // State from another tenant: tenant B starts a consent, tenant A's code arrives with
     // B's state. The code is bound to A's PKCE challenge, so the exchange fails.
@@ -483,14 +521,14 @@ async fn callback_attacks_end_at_the_portal_with_an_error_and_store_nothing() {
     .await;
     assert_eq!(error(injected), "invalid_state");
 
-    // Nothing stored for either tenant; the sandbox exchanged exactly the one good code.
+    // Nothing stored for either tenant; the sandbox exchanged exactly the two good codes.
     assert_eq!(card_status(&w, &w.admin).await, "not_connected");
     assert_eq!(w.portal.secret_of(TENANT, Provider::Ninjaone).await, None);
     assert_eq!(
         w.portal.secret_of("other-msp", Provider::Ninjaone).await,
         None
     );
-    assert_eq!(w.sandbox.with(|s| s.code_exchanges), 1);
+    assert_eq!(w.sandbox.with(|s| s.code_exchanges), 2);
 }
 
 /// The browser arriving at the callback with `path`; the outcome the portal page gets.

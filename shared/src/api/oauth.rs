@@ -6,6 +6,7 @@
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;
@@ -42,6 +43,27 @@ fn pending_secret(app: &App, tenant: &TenantId, provider: Provider) -> SecretNam
     ))
 }
 
+/// The pending secret as stored: the provider's client credentials, tagged with the hash of the
+/// consent's state. A later Connect replaces the secret, so a callback uses and deletes it
+/// only when the tag is its own.
+#[derive(Deserialize)]
+struct PendingClient {
+    consent: String,
+    client: SecretString,
+}
+
+impl PendingClient {
+    fn seal(consent: &str, client: &SecretString) -> SecretString {
+        SecretString::from(
+            serde_json::json!({"consent": consent, "client": client.expose_secret()}).to_string(),
+        )
+    }
+
+    fn open(stored: &SecretString) -> Option<Self> {
+        serde_json::from_str(stored.expose_secret()).ok()
+    }
+}
+
 #[derive(Serialize)]
 struct ConsentRequired {
     provider: Provider,
@@ -65,6 +87,7 @@ pub(super) async fn start(
 ) -> Result<Response<Bytes>, ApiError> {
     let redirect = redirect_uri(app, provider)?;
     let secrets = ConsentSecrets::generate();
+    let consent_hash = state_hash(&secrets.state);
     let started = consent.start(request, &secrets.state, &secrets.code_challenge, &redirect)?;
     let VendorInstance::Ninjaone { region } = started.instance else {
         return Err(ApiError::NotImplemented(format!(
@@ -83,7 +106,7 @@ pub(super) async fn start(
     app.secrets
         .put(
             &pending_secret(app, tenant, provider),
-            &started.pending_secret,
+            &PendingClient::seal(&consent_hash, &started.pending_secret),
         )
         .await?;
     let now = app.clock.now();
@@ -95,9 +118,7 @@ pub(super) async fn start(
         created_at: now,
         expires_at: now + CONSENT_TTL,
     };
-    app.store
-        .put_consent(&state_hash(&secrets.state), &pending)
-        .await?;
+    app.store.put_consent(&consent_hash, &pending).await?;
     tracing::info!(tenant = %tenant, provider = %provider, "consent started");
     Ok(body::respond(
         StatusCode::ACCEPTED,
@@ -176,15 +197,52 @@ async fn finish(
 ) -> Result<(), &'static str> {
     let state = query
         .state
+        .as_deref()
         .filter(|s| !s.is_empty() && s.len() <= 512)
         .ok_or("invalid_state")?;
     // Consumed before anything else: a state works once, whatever happens next.
+    let consent_hash = state_hash(state);
     let pending = app
         .store
-        .take_consent(&state_hash(&state))
+        .take_consent(&consent_hash)
         .await
         .map_err(|_| "temporarily_unavailable")?
         .ok_or("invalid_state")?;
+    let outcome = complete(app, provider, consent, query, &pending, &consent_hash).await;
+    if outcome.is_err() {
+        // Denied, expired or failed: the consent is spent, and so are the client credentials
+        // that waited for it.
+        discard_pending(app, &pending, &consent_hash).await;
+    }
+    outcome
+}
+
+/// Deletes the pending secret if it still waits for this consent (or is unreadable, so no
+/// current Connect wrote it). A Connect landing between the read and the delete loses its
+/// credentials; its callback then asks the partner to connect again.
+async fn discard_pending(app: &App, pending: &PendingConsent, consent_hash: &str) {
+    let name = pending_secret(app, &pending.tenant, pending.provider);
+    let ours = match app.secrets.get(&name).await {
+        Ok(Some(stored)) => PendingClient::open(&stored).is_none_or(|p| p.consent == consent_hash),
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the pending client secret");
+            false
+        }
+    };
+    if ours && let Err(e) = app.secrets.delete(&name).await {
+        tracing::warn!(error = %e, "could not delete the pending client secret");
+    }
+}
+
+async fn complete(
+    app: &App,
+    provider: Provider,
+    consent: &dyn Consent,
+    query: CallbackQuery,
+    pending: &PendingConsent,
+    consent_hash: &str,
+) -> Result<(), &'static str> {
     if pending.provider != provider || pending.expires_at <= app.clock.now() {
         return Err("invalid_state");
     }
@@ -206,7 +264,10 @@ async fn finish(
         .get(&pending_name)
         .await
         .map_err(|_| "temporarily_unavailable")?
-        .ok_or("invalid_state")?;
+        .and_then(|stored| PendingClient::open(&stored))
+        .filter(|p| p.consent == consent_hash)
+        .ok_or("invalid_state")?
+        .client;
     let instance = VendorInstance::Ninjaone {
         region: pending.region,
     };
