@@ -30,8 +30,12 @@ const NEEDS: &[(&str, &[&str])] = &[
     ("ConfigureFunction", &["GetSecretValue"]),
     // Catalogs and auto-match open sessions, which renew NinjaOne tokens (jobs/session.rs).
     ("MapFunction", &["GetSecretValue", "PutSecretValue"]),
-    // Runs and tickets open sessions too, and renew tokens the same way.
-    ("SyncFunction", &["GetSecretValue", "PutSecretValue"]),
+    // Runs and tickets open sessions too, and renew tokens the same way; the hourly sweep
+    // deletes the pending credentials of abandoned consents (jobs/consent.rs).
+    (
+        "SyncFunction",
+        &["DeleteSecret", "GetSecretValue", "PutSecretValue"],
+    ),
     // api/revoke.rs reads the tokens to revoke them at the vendor, then deletes every secret.
     ("RevokeFunction", &["DeleteSecret", "GetSecretValue"]),
 ];

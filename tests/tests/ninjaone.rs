@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use shared::{
     config::Settings,
     domain::{NinjaRegion, PendingConsent, Provider, TenantId, state_hash},
-    jobs::session,
+    jobs::{dispatch, session},
     providers::{self, autotask::IntegrationCode},
 };
 
@@ -703,6 +703,50 @@ async fn an_access_token_refused_before_its_expiry_is_renewed_not_a_reconnect() 
         "{}",
         cards.body
     );
+}
+
+#[tokio::test]
+async fn the_hourly_sweep_deletes_the_credentials_of_an_abandoned_consent() {
+    let w = world().await;
+    let app = &w.portal.runner.app;
+    let pending = || w.portal.pending_secret_of(TENANT, Provider::Ninjaone);
+    let started = start_consent(&w, &w.admin).await;
+    let authorize_url = started.body["authorize_url"].as_str().unwrap();
+    let state = url::Url::parse(authorize_url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+
+    // While the partner is on NinjaOne's page, the sweep leaves the consent alone.
+    let summary = dispatch::scheduled(app).await.unwrap();
+    assert_eq!(summary.abandoned_consents, 0);
+    assert!(pending().await.is_some());
+
+    // The partner never came back: the consent is eleven minutes old.
+    let hash = state_hash(&state);
+    let mut consent = app.store.take_consent(&hash).await.unwrap().unwrap();
+    consent.created_at -= time::Duration::minutes(11);
+    consent.expires_at -= time::Duration::minutes(11);
+    app.store.put_consent(&hash, &consent).await.unwrap();
+    let summary = dispatch::scheduled(app).await.unwrap();
+    assert_eq!(summary.abandoned_consents, 1);
+    assert_eq!(pending().await, None, "the client secret is gone");
+
+    // A late return from NinjaOne's page finds nothing to finish, and nothing is left to sweep.
+    let back = approve(authorize_url).await;
+    let error = outcome(&arrive(&w, &back).await)
+        .into_iter()
+        .find(|(k, _)| k == "error")
+        .map(|(_, v)| v);
+    assert_eq!(error.as_deref(), Some("invalid_state"));
+    assert_eq!(
+        dispatch::scheduled(app).await.unwrap().abandoned_consents,
+        0
+    );
+    assert_eq!(card_status(&w, &w.admin).await, "not_connected");
 }
 
 #[tokio::test]

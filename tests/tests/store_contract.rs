@@ -584,6 +584,61 @@ mod checks {
         );
     }
 
+    pub async fn abandoned_consents_stay_listed_for_the_sweep(b: Backend) {
+        let (a, bb, c) = (state_hash("a"), state_hash("b"), state_hash("c"));
+        for hash in [&a, &bb] {
+            b.store
+                .put_consent(hash, &consent(&b, "acme"))
+                .await
+                .unwrap();
+        }
+        b.clock.advance(CONSENT_TTL + Duration::minutes(1));
+        b.store
+            .put_consent(&c, &consent(&b, "other"))
+            .await
+            .unwrap();
+        let listed = |b: &Backend| {
+            let store = b.store.clone();
+            async move {
+                let mut all = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = store.list_consents(after.as_ref(), 2).await.unwrap();
+                    assert!(page.items.len() <= 2);
+                    all.extend(page.items);
+                    match page.next {
+                        Some(next) => after = Some(next),
+                        None => break,
+                    }
+                }
+                all.sort_by(|x, y| x.0.cmp(&y.0));
+                all
+            }
+        };
+        let all = listed(&b).await;
+        let mut expected = vec![a.clone(), bb.clone(), c.clone()];
+        expected.sort();
+        assert_eq!(
+            all.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>(),
+            expected,
+            "expired consents stay listed with their state hashes"
+        );
+        let now = shared::ports::Clock::now(&*b.clock);
+        let expired: Vec<_> = all.iter().filter(|(_, p)| p.expires_at <= now).collect();
+        assert_eq!(expired.len(), 2);
+        assert!(expired.iter().all(|(_, p)| p.tenant == tenant("acme")));
+
+        // Taking an expired consent gives nothing, and removes it.
+        assert_eq!(b.store.take_consent(&a).await.unwrap(), None);
+        let left: Vec<_> = listed(&b).await.into_iter().map(|(h, _)| h).collect();
+        assert_eq!(left.len(), 2);
+        assert!(!left.contains(&a));
+
+        // A day past their expiry they are gone, swept or not.
+        b.clock.advance(Duration::days(2));
+        assert!(listed(&b).await.is_empty());
+    }
+
     pub async fn assets_list_per_organization_and_go_with_revoke(b: Backend) {
         let t = tenant("acme");
         let now = shared::ports::Clock::now(&*b.clock);
@@ -1087,5 +1142,6 @@ both_back_ends!(
     secrets_round_trip_and_delete,
     refresh_leases_are_apart_from_run_leases,
     consents_are_taken_once_and_expire,
+    abandoned_consents_stay_listed_for_the_sweep,
     assets_list_per_organization_and_go_with_revoke,
 );

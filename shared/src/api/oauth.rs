@@ -6,7 +6,6 @@
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;
@@ -18,6 +17,7 @@ use crate::{
         CONSENT_TTL, ConnectRequest, Connection, ConnectionStatus, ConsentSecrets, PendingConsent,
         Provider, TenantId, VendorInstance, state_hash,
     },
+    jobs::consent::{PendingClient, discard_pending, pending_secret},
     ports::{Consent, Expect, SecretName},
 };
 
@@ -33,35 +33,6 @@ pub fn redirect_uri(app: &App, provider: Provider) -> Result<String, ApiError> {
         "{}/v1/oauth/{provider}/callback",
         base.trim_end_matches('/')
     ))
-}
-
-/// Where pending client credentials wait for the callback (one per tenant and provider).
-fn pending_secret(app: &App, tenant: &TenantId, provider: Provider) -> SecretName {
-    SecretName::from_stored(format!(
-        "{}/pending",
-        SecretName::for_connection(&app.settings.secrets_prefix, tenant, provider)
-    ))
-}
-
-/// The pending secret as stored: the provider's client credentials, tagged with the hash of the
-/// consent's state. A later Connect replaces the secret, so a callback uses and deletes it
-/// only when the tag is its own.
-#[derive(Deserialize)]
-struct PendingClient {
-    consent: String,
-    client: SecretString,
-}
-
-impl PendingClient {
-    fn seal(consent: &str, client: &SecretString) -> SecretString {
-        SecretString::from(
-            serde_json::json!({"consent": consent, "client": client.expose_secret()}).to_string(),
-        )
-    }
-
-    fn open(stored: &SecretString) -> Option<Self> {
-        serde_json::from_str(stored.expose_secret()).ok()
-    }
 }
 
 #[derive(Serialize)]
@@ -215,24 +186,6 @@ async fn finish(
         discard_pending(app, &pending, &consent_hash).await;
     }
     outcome
-}
-
-/// Deletes the pending secret if it still waits for this consent (or is unreadable, so no
-/// current Connect wrote it). A Connect landing between the read and the delete loses its
-/// credentials; its callback then asks the partner to connect again.
-async fn discard_pending(app: &App, pending: &PendingConsent, consent_hash: &str) {
-    let name = pending_secret(app, &pending.tenant, pending.provider);
-    let ours = match app.secrets.get(&name).await {
-        Ok(Some(stored)) => PendingClient::open(&stored).is_none_or(|p| p.consent == consent_hash),
-        Ok(None) => false,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read the pending client secret");
-            false
-        }
-    };
-    if ours && let Err(e) = app.secrets.delete(&name).await {
-        tracing::warn!(error = %e, "could not delete the pending client secret");
-    }
 }
 
 async fn complete(

@@ -6,6 +6,7 @@ use http::Response;
 use super::{ApiError, App, body};
 use crate::{
     domain::{Connection, Provider, TenantId},
+    jobs::consent,
     ports::{SecretName, Session},
 };
 
@@ -30,7 +31,7 @@ pub(super) async fn revoke(
     }
     app.secrets.delete(&canonical).await?;
     app.secrets
-        .delete(&SecretName::from_stored(format!("{canonical}/pending")))
+        .delete(&consent::pending_secret(app, tenant, provider))
         .await?;
     app.store.purge_provider(tenant, provider).await?;
     tracing::info!(tenant = %tenant, provider = %provider, "connection revoked");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::JobError;
+use super::{JobError, consent};
 use crate::{
     app::App,
     domain::{SyncTrigger, TenantId},
@@ -28,6 +28,8 @@ pub struct DispatchSummary {
     pub messages: usize,
     /// Index pages read.
     pub pages: usize,
+    /// Client credentials of abandoned consents deleted (see [`consent::sweep_abandoned`]).
+    pub abandoned_consents: usize,
 }
 
 /// The tenant's stable delay within [`WINDOW`].
@@ -37,13 +39,19 @@ pub fn offset(tenant: &TenantId) -> Duration {
     Duration::from_secs(n % WINDOW.as_secs())
 }
 
-/// Queues one scheduled run request per active connection, a page at a time.
+/// Sweeps abandoned consents, then queues one scheduled run request per active connection, a
+/// page at a time.
 pub async fn scheduled(app: &App) -> Result<DispatchSummary, JobError> {
+    let mut summary = DispatchSummary::default();
+    // The fan-out matters more than the sweep: a failed sweep is tried again next hour.
+    match consent::sweep_abandoned(app).await {
+        Ok(n) => summary.abandoned_consents = n,
+        Err(e) => tracing::warn!(error = %e, "the sweep of abandoned consents failed"),
+    }
     let queue = app
         .queue
         .as_ref()
         .ok_or_else(|| JobError::Unsupported("no run queue is configured (QUEUE_URL)".into()))?;
-    let mut summary = DispatchSummary::default();
     let mut after = None;
     loop {
         let page = app

@@ -2,6 +2,7 @@
 //! sent twice, and tickets for platform alerts. Shared by every provider.
 
 pub mod assets;
+pub mod consent;
 pub mod dispatch;
 mod error;
 pub mod events;

@@ -115,6 +115,7 @@ async fn eventbridge(app: &App, event: EventBridgeEvent<Value>) -> Result<Value,
                 connections = summary.connections,
                 messages = summary.messages,
                 pages = summary.pages,
+                abandoned_consents = summary.abandoned_consents,
                 "scheduled syncs dispatched"
             );
             return Ok(serde_json::to_value(summary).expect("summaries serialize"));

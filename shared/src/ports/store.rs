@@ -325,8 +325,15 @@ pub trait ConsentStore: Send + Sync {
         consent: &PendingConsent,
     ) -> Result<(), StoreError>;
     /// Removes and returns the consent: of two concurrent takes, one gets it. Expired or
-    /// unknown states give `None`.
+    /// unknown states give `None` (an expired consent is removed all the same).
     async fn take_consent(&self, state_hash: &str) -> Result<Option<PendingConsent>, StoreError>;
+    /// Pending consents with their state hashes, expired ones included for a day after their
+    /// `expires_at`, a page at a time: what the sweep of abandoned consents reads.
+    async fn list_consents(
+        &self,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<(String, PendingConsent)>, StoreError>;
 }
 
 /// Assets imported for platform organizations.

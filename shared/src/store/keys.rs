@@ -98,6 +98,11 @@ pub fn consent_pk(state_hash: &str) -> String {
     format!("OAUTH#{state_hash}")
 }
 
+/// The state hash of a consent item's partition key.
+pub fn state_hash_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix("OAUTH#")
+}
+
 /// Sort key of consent items.
 pub const CONSENT_SK: &str = "OAUTH";
 
@@ -143,6 +148,9 @@ pub fn lease_sk(kind: LeaseKind) -> &'static str {
 
 /// Partition of the sparse active-connections index.
 pub const ACTIVE_CONNECTIONS: &str = "ACTIVE#CONN";
+
+/// Partition of the same index holding pending consents, for the sweep of abandoned ones.
+pub const PENDING_CONSENTS: &str = "PENDING#OAUTH";
 
 #[cfg(test)]
 mod tests {

@@ -764,11 +764,13 @@ impl<T: Table> ConsentStore for TableStore<T> {
         state_hash: &str,
         consent: &PendingConsent,
     ) -> Result<(), StoreError> {
+        // Kept a day past its expiry, in the index, so the hourly sweep finds an abandoned
+        // consent before DynamoDB's TTL removes it and deletes the credentials it held.
         let place = Placement {
             pk: keys::consent_pk(state_hash),
             sk: keys::CONSENT_SK.to_owned(),
-            expires_at: Some(expiry(consent.expires_at)),
-            active: None,
+            expires_at: Some(expiry(consent.expires_at + CONSENT_SWEEP_GRACE)),
+            active: Some(keys::PENDING_CONSENTS.to_owned()),
         };
         self.put_record(place, consent, Expect::Absent)
             .await
@@ -786,9 +788,44 @@ impl<T: Table> ConsentStore for TableStore<T> {
                 self.now(),
             )
             .await?;
-        taken.as_ref().map(decode).transpose()
+        let now = self.clock.now();
+        Ok(taken
+            .as_ref()
+            .map(decode::<PendingConsent>)
+            .transpose()?
+            .filter(|c| c.expires_at > now))
+    }
+
+    async fn list_consents(
+        &self,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<(String, PendingConsent)>, StoreError> {
+        let after = after.map(decode_cursor).transpose()?;
+        let page = self
+            .table
+            .query_active(
+                keys::PENDING_CONSENTS,
+                after.as_deref().map(|pk| (pk, keys::CONSENT_SK)),
+                limit.max(1),
+                self.now(),
+            )
+            .await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for item in &page.items {
+            let hash = keys::state_hash_of_pk(&item.pk)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad consent key {}", item.pk)))?;
+            items.push((hash.to_owned(), decode(item)?));
+        }
+        Ok(Page {
+            items,
+            next: page.last_key.map(|(pk, _)| Cursor(encode_cursor(&pk))),
+        })
     }
 }
+
+/// How long a consent item outlives its `expires_at`.
+const CONSENT_SWEEP_GRACE: time::Duration = time::Duration::days(1);
 
 #[async_trait]
 impl<T: Table> AssetStore for TableStore<T> {

@@ -58,8 +58,13 @@ impl Secrets for SecretsManager {
             Err(e) if is_code(&e, "ResourceNotFoundException") => {}
             Err(e) => return Err(unavailable(name, &e)),
         }
-        // Tags let IAM conditions and the console say whose secret it is.
-        let mut parts = name.as_str().rsplitn(3, '/');
+        // Tags let IAM conditions and the console say whose secret it is. Names are
+        // `{prefix}/{tenant}/{provider}`, with `/pending` for a consent's client credentials.
+        let connection = name
+            .as_str()
+            .strip_suffix("/pending")
+            .unwrap_or(name.as_str());
+        let mut parts = connection.rsplitn(3, '/');
         let provider = parts.next().unwrap_or_default();
         let tenant = parts.next().unwrap_or_default();
         let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
