@@ -139,6 +139,21 @@ fn org_id(w: &World, name: &str) -> i64 {
     })
 }
 
+/// Connects, then links the platform's "acme" to NinjaOne's Acme Dental; its NinjaOne id.
+async fn connect_and_link_acme(w: &World) -> i64 {
+    connect(w).await;
+    put_org(w, "acme", "Acme Dental").await;
+    let acme = org_id(w, "Acme Dental Inc");
+    w.portal
+        .put(
+            "/v1/integrations/ninjaone/org-mappings/acme",
+            &w.admin,
+            json!({"organization_id": acme}),
+        )
+        .await;
+    acme
+}
+
 async fn sync_assets(w: &World) -> Value {
     let started = w
         .portal
@@ -554,16 +569,7 @@ async fn two_workers_with_an_expired_token_spend_the_refresh_token_once() {
     // window, so the next use refreshes.
     state.token_ttl = Duration::from_secs(301);
     let w = world_with(state).await;
-    connect(&w).await;
-    put_org(&w, "acme", "Acme Dental").await;
-    let acme = org_id(&w, "Acme Dental Inc");
-    w.portal
-        .put(
-            "/v1/integrations/ninjaone/org-mappings/acme",
-            &w.admin,
-            json!({"organization_id": acme}),
-        )
-        .await;
+    let acme = connect_and_link_acme(&w).await;
     // Expiry is kept in whole seconds: two of them put the token inside the window.
     tokio::time::sleep(Duration::from_millis(2200)).await;
 
@@ -605,16 +611,7 @@ async fn a_refused_refresh_token_asks_the_partner_to_reconnect() {
     let mut state = State::demo();
     state.token_ttl = Duration::from_secs(30);
     let w = world_with(state).await;
-    connect(&w).await;
-    put_org(&w, "acme", "Acme Dental").await;
-    let acme = org_id(&w, "Acme Dental Inc");
-    w.portal
-        .put(
-            "/v1/integrations/ninjaone/org-mappings/acme",
-            &w.admin,
-            json!({"organization_id": acme}),
-        )
-        .await;
+    connect_and_link_acme(&w).await;
     w.sandbox.with(|s| s.spend_refresh_tokens());
     let refused = w
         .portal
@@ -649,16 +646,7 @@ async fn a_refused_refresh_token_asks_the_partner_to_reconnect() {
 #[tokio::test]
 async fn an_access_token_refused_before_its_expiry_is_renewed_not_a_reconnect() {
     let w = world().await;
-    connect(&w).await;
-    put_org(&w, "acme", "Acme Dental").await;
-    let acme = org_id(&w, "Acme Dental Inc");
-    w.portal
-        .put(
-            "/v1/integrations/ninjaone/org-mappings/acme",
-            &w.admin,
-            json!({"organization_id": acme}),
-        )
-        .await;
+    connect_and_link_acme(&w).await;
     let refreshes = || w.sandbox.with(|s| s.refreshes);
     let before = refreshes();
 
