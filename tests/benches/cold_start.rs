@@ -3,6 +3,10 @@
 //! a local Runtime API stub for an invocation (init), and until it answers the first one (an
 //! API Gateway v2 or EventBridge fixture); peak RSS after the first answer; binary and zip
 //! sizes. Needs `cargo lambda build --release` first and moto (run through `./tests/bench.sh`).
+//!
+//! The ratio is against the hello-world as the `lambda_runtime` examples run it (multi-thread
+//! runtime); a second column gives the ratio against the same hello-world on the
+//! single-threaded runtime the functions use, which isolates what the functions' own init costs.
 
 use std::{
     io::Write,
@@ -119,6 +123,32 @@ fn zip_size(binary: &Path) -> u64 {
     std::fs::metadata(&out).unwrap().len()
 }
 
+/// One row of the table: which binary starts, with which first event and extra environment.
+struct Case {
+    row: &'static str,
+    binary: &'static str,
+    event: &'static str,
+    extra_env: &'static [(&'static str, &'static str)],
+}
+
+impl Case {
+    fn new(binary: &'static str, event: &'static str) -> Self {
+        Self {
+            row: binary,
+            binary,
+            event,
+            extra_env: &[],
+        }
+    }
+}
+
+/// A case resolved: the binary's path, the event's bytes, the whole environment.
+struct Start {
+    binary: PathBuf,
+    event: Vec<u8>,
+    env: Vec<(String, String)>,
+}
+
 struct Measure {
     init: Duration,
     first: Duration,
@@ -173,6 +203,17 @@ async fn measure(binary: &Path, event: &[u8], env: &[(String, String)]) -> Measu
     }
 }
 
+/// Each round's init over the baseline's init in the same round, sorted.
+fn paired_ratios(inits: &[Duration], baseline: &[Duration]) -> Vec<f64> {
+    let mut ratios: Vec<f64> = inits
+        .iter()
+        .zip(baseline)
+        .map(|(i, b)| i.as_secs_f64() / b.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -203,18 +244,28 @@ async fn main() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
+    // The first row is the baseline every ratio is taken against: the hello-world on the
+    // multi-thread runtime of `#[tokio::main]`, as the `lambda_runtime` examples run. The second
+    // is the same binary on the single-threaded runtime the functions use, for the ratio over
+    // the same runtime.
     let cases = [
-        ("hello-lambda", "eventbridge/scheduled.json"),
-        ("connect", "apigw-v2/connect-halopsa.json"),
-        ("oauth-callback", "apigw-v2/oauth-callback-ninjaone.json"),
-        ("configure", "apigw-v2/configure-list-integrations.json"),
-        ("map", "apigw-v2/map-put-plan.json"),
-        ("sync", "eventbridge/scheduled.json"),
-        ("revoke", "apigw-v2/revoke-autotask.json"),
+        Case::new("hello-lambda", "eventbridge/scheduled.json"),
+        Case {
+            row: "hello-lambda (current_thread)",
+            extra_env: &[("HELLO_RUNTIME", "current_thread")],
+            ..Case::new("hello-lambda", "eventbridge/scheduled.json")
+        },
+        Case::new("connect", "apigw-v2/connect-halopsa.json"),
+        Case::new("oauth-callback", "apigw-v2/oauth-callback-ninjaone.json"),
+        Case::new("configure", "apigw-v2/configure-list-integrations.json"),
+        Case::new("map", "apigw-v2/map-put-plan.json"),
+        Case::new("sync", "eventbridge/scheduled.json"),
+        Case::new("revoke", "apigw-v2/revoke-autotask.json"),
     ];
-    let binaries: Vec<(PathBuf, Vec<u8>)> = cases
+    let starts: Vec<Start> = cases
         .iter()
-        .map(|(name, fixture)| {
+        .map(|case| {
+            let name = case.binary;
             let binary = [
                 lambda_dir.join(name).join("bootstrap"),
                 lambda_dir.join(name),
@@ -227,7 +278,20 @@ async fn main() {
                 "{} is missing: run `cargo lambda build --release` first",
                 binary.display()
             );
-            (binary, std::fs::read(fixtures.join(fixture)).unwrap())
+            let env = env
+                .iter()
+                .cloned()
+                .chain(
+                    case.extra_env
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string())),
+                )
+                .collect();
+            Start {
+                event: std::fs::read(fixtures.join(case.event)).unwrap(),
+                binary,
+                env,
+            }
         })
         .collect();
     // Rounds visit every binary in turn, so a busy moment of the machine touches all of them
@@ -235,34 +299,33 @@ async fn main() {
     // hello-world start of that round, so a drift in the machine's pace between rounds cancels.
     let mut measured: Vec<Vec<Measure>> = cases.iter().map(|_| Vec::new()).collect();
     for _ in 0..RUNS {
-        for ((binary, event), runs) in binaries.iter().zip(&mut measured) {
+        for (start, runs) in starts.iter().zip(&mut measured) {
             // Let the previous start's tail settle first: moto finishing its work, the killed
             // process's memory being freed. Both share this machine's cores.
             tokio::time::sleep(SETTLE).await;
-            runs.push(measure(binary, event, &env).await);
+            runs.push(measure(&start.binary, &start.event, &start.env).await);
         }
     }
-    let hello: Vec<Duration> = measured[0].iter().map(|m| m.init).collect();
+    let inits = |runs: &[Measure]| runs.iter().map(|m| m.init).collect::<Vec<_>>();
+    let hello = inits(&measured[0]);
+    let hello_current_thread = inits(&measured[1]);
     let mut rows = Vec::new();
-    for (((name, _), (binary, _)), runs) in cases.iter().zip(&binaries).zip(measured) {
-        let init = median(runs.iter().map(|m| m.init).collect());
+    for ((case, start), runs) in cases.iter().zip(&starts).zip(&measured) {
+        let init = median(inits(runs));
         let first = median(runs.iter().map(|m| m.first).collect());
         let rss = runs.iter().map(|m| m.rss_kib).max().unwrap_or(0);
-        let mut ratios: Vec<f64> = runs
-            .iter()
-            .zip(&hello)
-            .map(|(m, h)| m.init.as_secs_f64() / h.as_secs_f64())
-            .collect();
-        ratios.sort_by(f64::total_cmp);
+        let ratios = paired_ratios(&inits(runs), &hello);
+        let same_runtime = paired_ratios(&inits(runs), &hello_current_thread);
         rows.push((
-            name,
+            case.row,
             init,
             first,
             ratios[ratios.len() / 2],
             (ratios[ratios.len() / 4], ratios[ratios.len() * 3 / 4]),
+            same_runtime[same_runtime.len() / 2],
             rss,
-            std::fs::metadata(binary).unwrap().len(),
-            zip_size(binary),
+            std::fs::metadata(&start.binary).unwrap().len(),
+            zip_size(&start.binary),
         ));
     }
     let mut out = std::io::stdout().lock();
@@ -271,12 +334,12 @@ async fn main() {
         "cold start: medians of {RUNS} rounds, each starting every binary once (release profile, x86_64); the ratio is taken within each round"
     )
     .unwrap();
-    writeln!(out, "| binary | init (start -> first /next) | first answer | init / hello-world | middle half of ratios | peak RSS | binary | zip |").unwrap();
-    writeln!(out, "|---|---|---|---|---|---|---|---|").unwrap();
-    for (name, init, first, ratio, (low, high), rss, size, zip) in rows {
+    writeln!(out, "| binary | init (start -> first /next) | first answer | init / hello-world | middle half of ratios | init / current_thread hello-world | peak RSS | binary | zip |").unwrap();
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|").unwrap();
+    for (name, init, first, ratio, (low, high), same_runtime, rss, size, zip) in rows {
         writeln!(
             out,
-            "| {name} | {:.2} ms | {:.1} ms | {ratio:.2} | {low:.2}-{high:.2} | {:.1} MiB | {:.1} MB | {:.1} MB |",
+            "| {name} | {:.2} ms | {:.1} ms | {ratio:.2} | {low:.2}-{high:.2} | {same_runtime:.2} | {:.1} MiB | {:.1} MB | {:.1} MB |",
             init.as_secs_f64() * 1000.0,
             first.as_secs_f64() * 1000.0,
             rss as f64 / 1024.0,
