@@ -35,19 +35,34 @@ impl TicketDesk for HaloIntegration {
         session: &Session,
         dedupe_key: &str,
     ) -> Result<Option<i64>, VendorError> {
-        let (tickets, _) = self
-            .client(session)?
+        let reference = ticket_reference(dedupe_key);
+        let client = self.client(session)?;
+        // `search_details` carries the text to look for in the details (the spec's per-field
+        // search); Halo's matching is its own, so each candidate is checked here too, reading
+        // the ticket when the list row leaves the details out.
+        let (tickets, _) = client
             .list::<Ticket>(
                 "Tickets",
                 &[
                     ("open_only", "true".into()),
-                    ("search", ticket_reference(dedupe_key)),
-                    ("search_details", "true".into()),
+                    ("search_details", reference.clone()),
                     ("count", "5".into()),
                 ],
             )
             .await?;
-        Ok(tickets.into_iter().find(Ticket::is_open).map(|t| t.id))
+        for ticket in tickets.into_iter().filter(Ticket::is_open) {
+            let details = match ticket.details {
+                Some(details) => Some(details),
+                None => client
+                    .get::<Ticket>(&format!("Tickets/{}", ticket.id), &[])
+                    .await?
+                    .and_then(|t| t.details),
+            };
+            if details.is_some_and(|d| d.contains(&reference)) {
+                return Ok(Some(ticket.id));
+            }
+        }
+        Ok(None)
     }
 
     async fn open(

@@ -216,6 +216,9 @@ pub struct Ticket {
     /// Halo's own flag for a closed ticket.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub hasbeenclosed: bool,
+    /// The plain-text details; list rows may leave them out.
+    #[serde(default)]
+    pub details: Option<String>,
 }
 
 /// Halo's stock "Closed" status, used when a ticket does not say `hasbeenclosed`.

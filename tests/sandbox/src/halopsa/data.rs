@@ -108,6 +108,15 @@ fn matches_search(record: &Value, fields: &[&str], query: &HashMap<String, Strin
     })
 }
 
+/// Whether `record[field]` contains `text` (any case); true when no text is asked for.
+fn field_contains(record: &Value, field: &str, text: Option<&String>) -> bool {
+    text.is_none_or(|text| {
+        record[field]
+            .as_str()
+            .is_some_and(|v| v.to_ascii_lowercase().contains(&text.to_ascii_lowercase()))
+    })
+}
+
 fn include_inactive(query: &HashMap<String, String>) -> bool {
     query.get("includeinactive").map(String::as_str) == Some("true")
 }
@@ -220,18 +229,23 @@ pub(super) fn dispatch(
         }
         ("GET", ["tickets"]) => {
             let open_only = query.get("open_only").map(String::as_str) == Some("true");
-            let fields: &[&str] = if query.get("search_details").map(String::as_str) == Some("true")
-            {
-                &["summary", "details"]
-            } else {
-                &["summary"]
-            };
+            // As the spec has it: `search` looks at the summary, and each `search_<field>`
+            // carries its own text for that one field. List rows leave out `details`, so a
+            // client cannot rely on them without reading the ticket.
             let rows = s
                 .tickets
                 .values()
                 .filter(|t| !open_only || !t["hasbeenclosed"].as_bool().unwrap_or(false))
-                .filter(|t| matches_search(t, fields, query))
-                .cloned()
+                .filter(|t| matches_search(t, &["summary"], query))
+                .filter(|t| field_contains(t, "details", query.get("search_details")))
+                .filter(|t| field_contains(t, "summary", query.get("search_summary")))
+                .map(|t| {
+                    let mut row = t.clone();
+                    if let Some(row) = row.as_object_mut() {
+                        row.remove("details");
+                    }
+                    row
+                })
                 .collect();
             page(rows, "tickets", query)
         }
