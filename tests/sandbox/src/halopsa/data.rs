@@ -97,15 +97,10 @@ fn page(records: Vec<Value>, plural: &str, query: &HashMap<String, String>) -> R
     ok(json!({ "record_count": total as f64, plural: items }))
 }
 
+/// Whether one of `fields` contains the `search` text; every record does when none is asked.
 fn matches_search(record: &Value, fields: &[&str], query: &HashMap<String, String>) -> bool {
-    let Some(search) = query.get("search").map(|s| s.to_ascii_lowercase()) else {
-        return true;
-    };
-    fields.iter().any(|f| {
-        record[*f]
-            .as_str()
-            .is_some_and(|v| v.to_ascii_lowercase().contains(&search))
-    })
+    let search = query.get("search");
+    search.is_none() || fields.iter().any(|f| field_contains(record, f, search))
 }
 
 /// Whether `record[field]` contains `text` (any case); true when no text is asked for.
@@ -229,9 +224,9 @@ pub(super) fn dispatch(
         }
         ("GET", ["tickets"]) => {
             let open_only = query.get("open_only").map(String::as_str) == Some("true");
-            // As the spec has it: `search` looks at the summary, and each `search_<field>`
-            // carries its own text for that one field. List rows leave out `details`, so a
-            // client cannot rely on them without reading the ticket.
+            // `search` is the general search (the summary here); each `search_<field>` carries
+            // its own text for that one field, as the spec describes them. List rows leave out
+            // `details`, so a client cannot rely on them without reading the ticket.
             let rows = s
                 .tickets
                 .values()
