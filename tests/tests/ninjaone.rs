@@ -117,6 +117,20 @@ async fn card_status(w: &World, admin: &str) -> String {
     card(&cards)["status"].as_str().unwrap().to_owned()
 }
 
+/// The card asks the partner to connect again, and says NinjaOne refused the refresh token.
+async fn assert_needs_reconnect_after_invalid_grant(w: &World) {
+    let cards = w.portal.get("/v1/integrations", &w.admin).await;
+    assert_eq!(card(&cards)["status"], "needs_reconnect");
+    assert!(
+        card(&cards)["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant"),
+        "{}",
+        cards.body
+    );
+}
+
 async fn put_org(w: &World, id: &str, name: &str) {
     let reply = w
         .portal
@@ -629,14 +643,7 @@ async fn a_refused_refresh_token_asks_the_partner_to_reconnect() {
             .contains("connect again"),
         "{problem}"
     );
-    let cards = w.portal.get("/v1/integrations", &w.admin).await;
-    assert_eq!(card(&cards)["status"], "needs_reconnect");
-    assert!(
-        card(&cards)["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("invalid_grant")
-    );
+    assert_needs_reconnect_after_invalid_grant(&w).await;
     // Connecting again through the consent page heals it.
     connect(&w).await;
     assert_eq!(card_status(&w, &w.admin).await, "connected");
@@ -681,16 +688,7 @@ async fn an_access_token_refused_before_its_expiry_is_renewed_not_a_reconnect() 
     });
     let run = sync_assets(&w).await;
     assert_eq!(run["status"], "failed", "{run}");
-    let cards = w.portal.get("/v1/integrations", &w.admin).await;
-    assert_eq!(card(&cards)["status"], "needs_reconnect");
-    assert!(
-        card(&cards)["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("invalid_grant"),
-        "{}",
-        cards.body
-    );
+    assert_needs_reconnect_after_invalid_grant(&w).await;
 }
 
 #[tokio::test]
