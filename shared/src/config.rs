@@ -90,6 +90,10 @@ pub struct Settings {
     /// The API's public base URL; the OAuth redirect URI is
     /// `{PUBLIC_API_URL}/v1/oauth/{provider}/callback`. `PUBLIC_API_URL`.
     pub public_api_url: Option<String>,
+    /// Repeats of an alert within this many seconds of the last ticket post are counted, not
+    /// each posted; the next note tells them. `TICKET_STORM_WINDOW_SECS`, default 600 (0 posts
+    /// every repeat).
+    pub ticket_storm_window_secs: u64,
 }
 
 impl Default for Settings {
@@ -208,6 +212,7 @@ impl Settings {
             vendors,
             portal_url: lookup("PORTAL_URL").filter(|v| !v.is_empty()),
             public_api_url: lookup("PUBLIC_API_URL").filter(|v| !v.is_empty()),
+            ticket_storm_window_secs: number("TICKET_STORM_WINDOW_SECS", 600, 0..=86_400)?,
         })
     }
 }

@@ -28,8 +28,12 @@ struct World {
 
 async fn world_with(state: State, code: &str) -> World {
     let sandbox = Sandbox::start(state).await;
+    let mut settings = integration_tests::sandbox_settings(&sandbox, "msp-integrations");
+    // Every repeat is posted, so these tests see notes and reopened tickets at once; the storm
+    // window is tested in ticket_guard.rs.
+    settings.ticket_storm_window_secs = 0;
     let portal = Portal::with_settings(
-        integration_tests::sandbox_settings(&sandbox, "msp-integrations"),
+        settings,
         IntegrationCode::Value(SecretString::from(code.to_owned())),
     );
     let admin = portal.admin(TENANT);

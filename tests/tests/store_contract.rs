@@ -8,7 +8,7 @@ use shared::{
         Asset, AssetFields, AutotaskSettings, CONSENT_TTL, Connection, ConnectionStatus,
         HaloSettings, NinjaRegion, OrgId, OrgMapping, OrgTarget, Organization, PendingConsent,
         Plan, PlanId, PlanMapping, PlanTarget, Provider, ProviderSettings, SyncCounts, SyncKind,
-        SyncRun, SyncStatus, SyncTrigger, TenantId, VendorInstance, state_hash,
+        SyncRun, SyncStatus, SyncTrigger, TenantId, TicketRecord, VendorInstance, state_hash,
     },
     ports::{Cursor, Expect, LeaseKind, SecretName, StoreError},
 };
@@ -713,6 +713,95 @@ mod checks {
         );
     }
 
+    pub async fn ticket_records_are_claimed_once_and_repeats_never_lost(b: Backend) {
+        let t = tenant("acme");
+        let p = Provider::Halopsa;
+        let now = shared::ports::Clock::now(&*b.clock);
+        let ttl = Duration::minutes(3);
+        let first = TicketRecord::claimed_new("disk-full", "raise-a", now, ttl);
+        let stored = b
+            .store
+            .put_ticket(&t, p, &first, Expect::Absent)
+            .await
+            .unwrap();
+        assert!(matches!(
+            b.store
+                .put_ticket(
+                    &t,
+                    p,
+                    &TicketRecord::claimed_new("disk-full", "raise-b", now, ttl),
+                    Expect::Absent
+                )
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let opened = b
+            .store
+            .put_ticket(
+                &t,
+                p,
+                &stored.opened(42, now),
+                Expect::Version(stored.version),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            b.store
+                .put_ticket(&t, p, &stored.released(), Expect::Version(stored.version))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let read = b
+            .store
+            .get_ticket(&t, p, "disk-full")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (read.ticket_id, read.version, read.claim),
+            (Some(42), opened.version, None)
+        );
+
+        // 40 concurrent counts, then a note that told 25 of them: 15 stay.
+        assert_eq!(
+            b.store.get_repeats(&t, p, "disk-full").await.unwrap().count,
+            0
+        );
+        let counts = futures::future::join_all((0..40).map(|i| {
+            b.store
+                .count_repeat(&t, p, "disk-full", now + Duration::seconds(i))
+        }))
+        .await;
+        assert!(counts.iter().all(Result::is_ok), "{counts:?}");
+        let repeats = b.store.get_repeats(&t, p, "disk-full").await.unwrap();
+        assert_eq!(repeats.count, 40);
+        assert!(repeats.last_at.is_some());
+        b.store
+            .forget_repeats(&t, p, "disk-full", 25)
+            .await
+            .unwrap();
+        assert_eq!(
+            b.store.get_repeats(&t, p, "disk-full").await.unwrap().count,
+            15
+        );
+        assert_eq!(
+            b.store
+                .get_repeats(&tenant("other"), p, "disk-full")
+                .await
+                .unwrap()
+                .count,
+            0,
+            "another tenant's key of the same name counts apart"
+        );
+        b.store.purge_provider(&t, p).await.unwrap();
+        assert_eq!(b.store.get_ticket(&t, p, "disk-full").await.unwrap(), None);
+        assert_eq!(
+            b.store.get_repeats(&t, p, "disk-full").await.unwrap().count,
+            0,
+            "revoke forgets the count"
+        );
+    }
+
     pub async fn tenants_are_isolated(b: Backend) {
         let (a, other) = (tenant("tenant-a"), tenant("tenant-ab"));
         b.store
@@ -1144,4 +1233,5 @@ both_back_ends!(
     consents_are_taken_once_and_expire,
     abandoned_consents_stay_listed_for_the_sweep,
     assets_list_per_organization_and_go_with_revoke,
+    ticket_records_are_claimed_once_and_repeats_never_lost,
 );

@@ -121,7 +121,7 @@ pub(super) async fn ticket(
     let outcome = tickets::raise(app, tenant, provider, &alert).await?;
     let status = match outcome.action {
         tickets::TicketAction::Opened => StatusCode::CREATED,
-        tickets::TicketAction::Noted => StatusCode::OK,
+        tickets::TicketAction::Noted | tickets::TicketAction::Coalesced => StatusCode::OK,
     };
     Ok(body::respond(status, &outcome))
 }

@@ -15,6 +15,7 @@ pub mod matching;
 mod platform;
 mod provider;
 mod sync_run;
+mod ticket;
 mod validation;
 
 pub use alert::{Alert, ticket_reference};
@@ -29,7 +30,6 @@ pub use ids::{InvalidId, OrgId, PlanId, TenantId};
 pub use mapping::{OrgMapping, OrgTarget, PlanMapping, PlanTarget};
 pub use platform::{Organization, Plan};
 pub use provider::{Provider, ProviderKind, UnknownProvider};
-pub use sync_run::{
-    ItemError, SeatIntent, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger, TicketRecord,
-};
+pub use sync_run::{ItemError, SeatIntent, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger};
+pub use ticket::{Repeats, TicketClaim, TicketRecord, TicketStep};
 pub use validation::FieldError;

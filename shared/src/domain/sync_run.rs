@@ -142,18 +142,3 @@ pub struct SeatIntent {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
-
-/// The ticket opened for a platform alert's dedupe key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TicketRecord {
-    /// The alert's dedupe key.
-    pub dedupe_key: String,
-    /// The vendor's ticket id.
-    pub ticket_id: i64,
-    /// When it was opened.
-    #[serde(with = "time::serde::rfc3339")]
-    pub opened_at: OffsetDateTime,
-    /// Notes added for repeats.
-    #[serde(default)]
-    pub notes: u32,
-}

@@ -30,6 +30,10 @@ pub enum JobError {
     /// Another run holds the connection's lease.
     #[error("another run is in progress for this connection")]
     Busy,
+    /// Other raises of the same alert kept the ticket record busy for longer than a raise
+    /// waits (the vendor is slow to open its ticket); trying again shortly finds it.
+    #[error("another request is opening the ticket for this alert; try again shortly")]
+    TicketInFlight,
     /// No such run.
     #[error("no such run")]
     RunNotFound,
@@ -52,6 +56,7 @@ impl JobError {
     pub fn is_retryable(&self) -> bool {
         match self {
             JobError::Busy
+            | JobError::TicketInFlight
             | JobError::TokenRenewed(_)
             | JobError::Store(StoreError::Unavailable(_))
             | JobError::Secrets(SecretError::Unavailable { .. })

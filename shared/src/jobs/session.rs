@@ -14,6 +14,17 @@ use super::JobError;
 
 /// The tenant's connection to `provider` with its credentials.
 pub async fn open(app: &App, tenant: &TenantId, provider: Provider) -> Result<Session, JobError> {
+    let connection = usable_connection(app, tenant, provider).await?;
+    with_credentials(app, tenant, connection).await
+}
+
+/// The tenant's connection to `provider`, if it is connected and its credentials were not
+/// refused: what a job checks before any work, without reading the secret.
+pub async fn usable_connection(
+    app: &App,
+    tenant: &TenantId,
+    provider: Provider,
+) -> Result<Connection, JobError> {
     let connection = app
         .store
         .get_connection(tenant, provider)
@@ -28,6 +39,16 @@ pub async fn open(app: &App, tenant: &TenantId, provider: Provider) -> Result<Se
                 .unwrap_or_else(|| "the vendor refused the stored credentials".into()),
         ));
     }
+    Ok(connection)
+}
+
+/// A session on `connection`: its secret read, its access token renewed when due.
+pub async fn with_credentials(
+    app: &App,
+    tenant: &TenantId,
+    connection: Connection,
+) -> Result<Session, JobError> {
+    let provider = connection.provider();
     let name = SecretName::from_stored(connection.secret_name.clone());
     let credentials = app.secrets.get(&name).await?.ok_or_else(|| {
         JobError::NeedsReconnect(provider, "the stored credentials are gone".into())

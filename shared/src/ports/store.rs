@@ -6,7 +6,8 @@ use ulid::Ulid;
 
 use crate::domain::{
     Asset, Configuration, Connection, OrgId, OrgMapping, Organization, PendingConsent, Plan,
-    PlanId, PlanMapping, Provider, ProviderSettings, SeatIntent, SyncRun, TenantId, TicketRecord,
+    PlanId, PlanMapping, Provider, ProviderSettings, Repeats, SeatIntent, SyncRun, TenantId,
+    TicketRecord,
 };
 
 /// A storage back end failed or refused a conditional write.
@@ -306,12 +307,38 @@ pub trait TicketStore: Send + Sync {
         provider: Provider,
         dedupe_key: &str,
     ) -> Result<Option<TicketRecord>, StoreError>;
-    /// Records the ticket opened for a dedupe key (replacing a closed one).
+    /// Writes the record of a dedupe key if `expect` holds (raises of one key race: every
+    /// change is conditional); returns it with its new version.
     async fn put_ticket(
         &self,
         tenant: &TenantId,
         provider: Provider,
         record: &TicketRecord,
+        expect: Expect,
+    ) -> Result<TicketRecord, StoreError>;
+    /// Counts one repeat of the alert at `at` (an atomic add: concurrent counts never conflict
+    /// and none is lost); returns the repeats now counted.
+    async fn count_repeat(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        dedupe_key: &str,
+        at: OffsetDateTime,
+    ) -> Result<Repeats, StoreError>;
+    /// The repeats counted and not yet told to the vendor.
+    async fn get_repeats(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        dedupe_key: &str,
+    ) -> Result<Repeats, StoreError>;
+    /// Takes `told` repeats off the count once a note told them; those counted meanwhile stay.
+    async fn forget_repeats(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        dedupe_key: &str,
+        told: u32,
     ) -> Result<(), StoreError>;
 }
 

@@ -273,6 +273,37 @@ impl Table for DynamoTable {
         }
     }
 
+    async fn add(
+        &self,
+        pk: &str,
+        sk: &str,
+        delta: i64,
+        body: Option<String>,
+    ) -> Result<i64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table_name)
+            .set_key(Some(key(pk, sk)))
+            .update_expression(match body {
+                Some(_) => "ADD #v :d SET #body = :body",
+                None => "ADD #v :d SET #body = if_not_exists(#body, :body)",
+            })
+            .expression_attribute_names("#v", attr::VERSION)
+            .expression_attribute_names("#body", attr::BODY)
+            .expression_attribute_values(":d", n(delta))
+            .expression_attribute_values(":body", s(body.unwrap_or_else(|| "{}".into())))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.attributes()
+            .and_then(|a| a.get(attr::VERSION))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("dynamodb counter {sk} without a count")))
+    }
+
     async fn query(&self, query: Query<'_>, now: i64) -> Result<ItemPage, StoreError> {
         let mut request = self
             .client

@@ -92,6 +92,12 @@ pub fn ticket_sk(provider: Provider, dedupe_key: &str) -> String {
     format!("TICKET#{provider}#{dedupe_key}")
 }
 
+/// Repeats of an alert counted since the ticket was last posted to (an atomic counter, apart
+/// from the ticket record so that counting never races the raise that holds the record).
+pub fn ticket_repeats_sk(provider: Provider, dedupe_key: &str) -> String {
+    format!("REPEATS#{provider}#{dedupe_key}")
+}
+
 /// A pending OAuth consent; outside every tenant partition, since the callback knows only the
 /// state.
 pub fn consent_pk(state_hash: &str) -> String {
@@ -117,10 +123,10 @@ pub fn asset_prefix(source: Provider, org: &OrgId) -> String {
 }
 
 /// Every sort-key prefix that holds a provider's data, removed on revoke. The connection item is
-/// deleted before these; later features add their prefixes (tickets, imports, journal) here.
+/// deleted before these; a feature that stores per-provider data adds its prefix here.
 pub fn provider_data_prefixes(provider: Provider) -> Vec<String> {
     [
-        "CONFIG", "PLANMAP", "ORGMAP", "RUN", "TICKET", "IMPORT", "JOURNAL",
+        "CONFIG", "PLANMAP", "ORGMAP", "RUN", "TICKET", "REPEATS", "IMPORT", "JOURNAL",
     ]
     .iter()
     .map(|kind| {

@@ -15,7 +15,7 @@ use super::{
 use crate::{
     domain::{
         Asset, Configuration, Connection, OrgId, OrgMapping, Organization, PendingConsent, Plan,
-        PlanId, PlanMapping, Provider, ProviderSettings, SeatIntent, SyncRun, TenantId,
+        PlanId, PlanMapping, Provider, ProviderSettings, Repeats, SeatIntent, SyncRun, TenantId,
         TicketRecord,
     },
     ports::{
@@ -42,11 +42,17 @@ macro_rules! versioned {
         }
     )*};
 }
-versioned!(Connection, Configuration, PlanMapping, OrgMapping, SyncRun);
+versioned!(
+    Connection,
+    Configuration,
+    PlanMapping,
+    OrgMapping,
+    SyncRun,
+    TicketRecord
+);
 impl Record for Plan {}
 impl Record for Organization {}
 impl Record for SeatIntent {}
-impl Record for TicketRecord {}
 impl Record for PendingConsent {}
 impl Record for Asset {}
 
@@ -139,7 +145,7 @@ impl<T: Table> TableStore<T> {
         Ok(version)
     }
 
-    /// Writes a record whose version nobody checks (journal entries, ticket records): one
+    /// Writes a record whose version nobody checks (journal entries, assets): one
     /// write, no read.
     async fn put_unversioned<R: Record>(
         &self,
@@ -748,12 +754,84 @@ impl<T: Table> TicketStore for TableStore<T> {
         tenant: &TenantId,
         provider: Provider,
         record: &TicketRecord,
-    ) -> Result<(), StoreError> {
+        expect: Expect,
+    ) -> Result<TicketRecord, StoreError> {
         let place = Placement::at(
             keys::tenant_pk(tenant),
             keys::ticket_sk(provider, &record.dedupe_key),
         );
-        self.put_unversioned(place, record).await.map(|_| ())
+        let version = self.put_record(place, record, expect).await?;
+        Ok(TicketRecord {
+            version,
+            ..record.clone()
+        })
+    }
+
+    async fn count_repeat(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        dedupe_key: &str,
+        at: OffsetDateTime,
+    ) -> Result<Repeats, StoreError> {
+        let mut repeats = Repeats {
+            count: 0,
+            last_at: Some(at),
+        };
+        let body = serde_json::to_string(&repeats)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode repeats: {e}")))?;
+        let count = self
+            .table
+            .add(
+                &keys::tenant_pk(tenant),
+                &keys::ticket_repeats_sk(provider, dedupe_key),
+                1,
+                Some(body),
+            )
+            .await?;
+        repeats.count = u32::try_from(count.max(0)).unwrap_or(u32::MAX);
+        Ok(repeats)
+    }
+
+    async fn get_repeats(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        dedupe_key: &str,
+    ) -> Result<Repeats, StoreError> {
+        let sk = keys::ticket_repeats_sk(provider, dedupe_key);
+        let Some(item) = self
+            .table
+            .get(&keys::tenant_pk(tenant), &sk, self.now())
+            .await?
+        else {
+            return Ok(Repeats::default());
+        };
+        let mut repeats: Repeats = serde_json::from_str(&item.body)
+            .map_err(|e| StoreError::Corrupt(format!("{sk}: {e}")))?;
+        repeats.count = u32::try_from(item.version).unwrap_or(u32::MAX);
+        Ok(repeats)
+    }
+
+    async fn forget_repeats(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        dedupe_key: &str,
+        told: u32,
+    ) -> Result<(), StoreError> {
+        if told == 0 {
+            return Ok(());
+        }
+        self.table
+            .add(
+                &keys::tenant_pk(tenant),
+                &keys::ticket_repeats_sk(provider, dedupe_key),
+                -i64::from(told),
+                None,
+            )
+            .await
+            .map(|_| ())
     }
 }
 

@@ -181,6 +181,28 @@ impl Table for SqliteTable {
         .await
     }
 
+    async fn add(
+        &self,
+        pk: &str,
+        sk: &str,
+        delta: i64,
+        body: Option<String>,
+    ) -> Result<i64, StoreError> {
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        self.run(move |conn| {
+            conn.query_row(
+                "INSERT INTO items (pk, sk, version, body) VALUES (?1, ?2, ?3, COALESCE(?4, '{}'))
+                 ON CONFLICT (pk, sk) DO UPDATE
+                 SET version = version + excluded.version, body = COALESCE(?4, body)
+                 RETURNING version",
+                params![pk, sk, delta, body],
+                |row| row.get(0),
+            )
+            .map_err(unavailable)
+        })
+        .await
+    }
+
     async fn query(&self, query: Query<'_>, now: i64) -> Result<ItemPage, StoreError> {
         let pk = query.pk.to_owned();
         let low = query.sk_prefix.to_owned();
