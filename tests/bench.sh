@@ -11,7 +11,8 @@ case " $* " in
   *) cold=1 ;;
 esac
 if [ "$cold" = 1 ]; then
-  ./infra/package.sh -p hello-lambda
+  # The benchmark starts native binaries: x86_64 only.
+  ARCHS=x86_64 ./infra/package.sh -p hello-lambda
 fi
 # shellcheck source=tests/moto.sh
 source "$root/tests/moto.sh"

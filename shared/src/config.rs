@@ -94,6 +94,10 @@ pub struct Settings {
     /// each posted; the next note tells them. `TICKET_STORM_WINDOW_SECS`, default 600 (0 posts
     /// every repeat).
     pub ticket_storm_window_secs: u64,
+    /// Connect attempts whose credentials a vendor may refuse per tenant and provider in a
+    /// clock hour; further attempts get a 429 until the hour ends (vendors lock an API user
+    /// after repeated failed logins). `CONNECT_FAILURES_PER_HOUR`, default 5.
+    pub connect_failures_per_hour: u32,
 }
 
 impl Default for Settings {
@@ -213,6 +217,7 @@ impl Settings {
             portal_url: lookup("PORTAL_URL").filter(|v| !v.is_empty()),
             public_api_url: lookup("PUBLIC_API_URL").filter(|v| !v.is_empty()),
             ticket_storm_window_secs: number("TICKET_STORM_WINDOW_SECS", 600, 0..=86_400)?,
+            connect_failures_per_hour: number("CONNECT_FAILURES_PER_HOUR", 5, 1..=100)? as u32,
         })
     }
 }

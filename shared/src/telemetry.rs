@@ -16,7 +16,9 @@ pub fn init_json() {
     let installed = fmt()
         .json()
         .flatten_event(true)
-        .with_current_span(false)
+        // The request span's request_id rides on every line of its request or job.
+        .with_current_span(true)
+        .with_span_list(false)
         .with_target(false)
         .finish()
         .with(filter)

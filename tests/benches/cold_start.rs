@@ -12,18 +12,10 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use axum::{
-    Router,
-    body::Bytes,
-    extract::{Path as UrlPath, State},
-    http::{HeaderMap, HeaderValue},
-    routing::{get, post},
-};
-use tokio::sync::Notify;
+use integration_tests::runtime_api::RuntimeApi;
 
 /// Rounds; each starts every binary once. The table shows medians: single starts vary by a
 /// millisecond, and the machine's pace drifts by a few tenths of one over a minute.
@@ -31,72 +23,6 @@ const RUNS: usize = 41;
 
 /// The pause before each start.
 const SETTLE: Duration = Duration::from_millis(100);
-
-#[derive(Default)]
-struct Timings {
-    started: Option<Instant>,
-    first_next: Option<Instant>,
-    answered: Option<Instant>,
-    event: Vec<u8>,
-    served: bool,
-}
-
-#[derive(Clone)]
-struct Stub {
-    timings: Arc<Mutex<Timings>>,
-    done: Arc<Notify>,
-}
-
-async fn next(State(stub): State<Stub>) -> (HeaderMap, Bytes) {
-    let event = {
-        let mut t = stub.timings.lock().unwrap();
-        t.first_next.get_or_insert_with(Instant::now);
-        if t.served {
-            None
-        } else {
-            t.served = true;
-            Some(t.event.clone())
-        }
-    };
-    let Some(event) = event else {
-        // The runtime asks for the next invocation after answering: hold it; the process is killed.
-        std::future::pending::<()>().await;
-        unreachable!()
-    };
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "lambda-runtime-aws-request-id",
-        HeaderValue::from_static("8476a536-e9f4-11e8-9739-2dfe598c3fcd"),
-    );
-    headers.insert(
-        "lambda-runtime-deadline-ms",
-        HeaderValue::from_static("4102444800000"),
-    );
-    headers.insert(
-        "lambda-runtime-invoked-function-arn",
-        HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:bench"),
-    );
-    headers.insert(
-        "lambda-runtime-trace-id",
-        HeaderValue::from_static(
-            "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1",
-        ),
-    );
-    (headers, Bytes::from(event))
-}
-
-async fn answer(
-    State(stub): State<Stub>,
-    UrlPath((_, _)): UrlPath<(String, String)>,
-) -> &'static str {
-    stub.timings
-        .lock()
-        .unwrap()
-        .answered
-        .get_or_insert_with(Instant::now);
-    stub.done.notify_one();
-    ""
-}
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -156,49 +82,26 @@ struct Measure {
 }
 
 async fn measure(binary: &Path, event: &[u8], env: &[(String, String)]) -> Measure {
-    let stub = Stub {
-        timings: Arc::new(Mutex::new(Timings {
-            event: event.to_vec(),
-            ..Default::default()
-        })),
-        done: Arc::new(Notify::new()),
-    };
-    let router = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/{outcome}",
-            post(answer),
-        )
-        .with_state(stub.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    stub.timings.lock().unwrap().started = Some(Instant::now());
+    let api = RuntimeApi::start(event.to_vec()).await;
+    let started = Instant::now();
     let mut child = Command::new(binary)
         .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .envs(api.lambda_env())
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("binary starts");
-    tokio::time::timeout(Duration::from_secs(30), stub.done.notified())
+    let exchange = api
+        .answered(Duration::from_secs(30))
         .await
         .expect("the function answered");
     let rss_kib = peak_rss_kib(child.id()).unwrap_or(0);
     let _ = child.kill();
     let _ = child.wait();
-    server.abort();
-    let t = stub.timings.lock().unwrap();
-    let started = t.started.unwrap();
     Measure {
-        init: t.first_next.unwrap() - started,
-        first: t.answered.unwrap() - started,
+        init: exchange.first_next.unwrap() - started,
+        first: exchange.answered.unwrap() - started,
         rss_kib,
     }
 }
@@ -226,7 +129,7 @@ async fn main() {
     // after `cargo build --profile bench`), for quicker iterations than cargo lambda's.
     let lambda_dir = std::env::var("LAMBDA_BINARIES")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("target/lambda"));
+        .unwrap_or_else(|_| root.join("target/lambda-x86_64"));
     let fixtures = root.join("tests/fixtures");
     let sdk = integration_tests::moto().await;
     let table = integration_tests::moto_table(&sdk).await;
@@ -275,7 +178,7 @@ async fn main() {
             .unwrap_or_else(|| lambda_dir.join(name).join("bootstrap"));
             assert!(
                 binary.exists(),
-                "{} is missing: run `cargo lambda build --release` first",
+                "{} is missing: run `ARCHS=x86_64 ./infra/package.sh -p hello-lambda` first",
                 binary.display()
             );
             let env = env

@@ -2,6 +2,7 @@
 //! the moto connection, log capture, and the portal's view of the API.
 
 pub mod portal;
+pub mod runtime_api;
 
 use std::{
     io,
@@ -164,6 +165,8 @@ impl LogCapture {
         let subscriber = tracing_subscriber::fmt()
             .json()
             .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
             .with_max_level(tracing::Level::TRACE)
             .with_writer(move || writer.clone())
             .finish();

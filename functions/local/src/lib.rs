@@ -13,6 +13,7 @@ use http::{Request, Response, header};
 use shared::{
     api::{self, ApiError, App, MAX_BODY_BYTES, Scope},
     config::Settings,
+    context, metrics,
     ports::{Clock, SystemClock},
     providers::{self, autotask::IntegrationCode},
     store::{TableStore, local_secrets::LocalSecrets, sqlite::SqliteTable},
@@ -127,7 +128,8 @@ pub fn schedule(app: App, every: std::time::Duration) {
         ticks.tick().await;
         loop {
             ticks.tick().await;
-            match shared::jobs::dispatch::scheduled(&app).await {
+            let dispatch = metrics::published(shared::jobs::dispatch::scheduled(&app));
+            match context::with_request_id(context::new_request_id(), dispatch).await {
                 Ok(s) => tracing::info!(
                     connections = s.connections,
                     messages = s.messages,
@@ -153,13 +155,15 @@ async fn serve(State(runner): State<Runner>, req: Request<Body>) -> Response<Bod
             Err(_) => return into_axum(ApiError::Unauthenticated.into_response()),
         },
     };
-    let response = api::handle(
+    // As on Lambda: a request id in every log line and problem, EMF lines on stdout.
+    let answer = api::handle(
         &runner.app,
         Scope::All,
         Request::from_parts(parts, body),
         claims.as_ref(),
-    )
-    .await;
+    );
+    let response =
+        context::with_request_id(context::new_request_id(), metrics::published(answer)).await;
     into_axum(response)
 }
 

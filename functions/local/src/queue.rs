@@ -5,7 +5,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use shared::{
     app::App,
+    context,
     jobs::{JobError, runs},
+    metrics,
     ports::{QueueError, RunQueue, RunRequest},
 };
 use tokio::sync::mpsc;
@@ -45,19 +47,23 @@ pub fn spawn_worker(app: App, mut rx: mpsc::UnboundedReceiver<RunRequest>) {
     tokio::spawn(async move {
         while let Some(request) = rx.recv().await {
             let app = app.clone();
-            tokio::spawn(async move {
-                match runs::execute(&app, &request).await {
-                    Ok(_) => {}
-                    Err(JobError::Busy) => {
-                        if let Err(e) = runs::fail_busy(&app, &request).await {
-                            tracing::warn!(error = %e, "could not record a skipped run");
+            let id = context::new_request_id();
+            tokio::spawn(context::with_request_id(
+                id,
+                metrics::published(async move {
+                    match runs::execute(&app, &request).await {
+                        Ok(_) => {}
+                        Err(JobError::Busy) => {
+                            if let Err(e) = runs::fail_busy(&app, &request).await {
+                                tracing::warn!(error = %e, "could not record a skipped run");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::info!(tenant = %request.tenant, provider = %request.provider, error = %e, "run not done")
                         }
                     }
-                    Err(e) => {
-                        tracing::info!(tenant = %request.tenant, provider = %request.provider, error = %e, "run not done")
-                    }
-                }
-            });
+                }),
+            ));
         }
     });
 }

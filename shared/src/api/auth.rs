@@ -19,6 +19,8 @@ pub struct AuthContext {
     pub tenant: TenantId,
     /// Whether the caller holds the partner's admin role.
     pub is_admin: bool,
+    /// The user: the token's `sub` claim, if it has one.
+    pub subject: Option<String>,
 }
 
 impl AuthContext {
@@ -31,7 +33,12 @@ impl AuthContext {
         let is_admin = claims
             .get(&names.role)
             .is_some_and(|roles| role_values(roles).any(|r| r == names.admin_role));
-        Ok(Self { tenant, is_admin })
+        let subject = claims.get("sub").filter(|s| !s.is_empty()).cloned();
+        Ok(Self {
+            tenant,
+            is_admin,
+            subject,
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use http::{Request, Response, StatusCode};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{ApiError, body, oauth, vendor};
+use super::{ApiError, attempts::Attempt, body, oauth, vendor};
 use crate::{
     app::App,
     domain::{ConnectRequest, Connection, ConnectionStatus, Provider, TenantId, VendorInstance},
@@ -34,11 +34,15 @@ pub(super) async fn connect(
 ) -> Result<Response<Bytes>, ApiError> {
     if let Some(consent) = app.integrations.get(provider).and_then(|i| i.consent()) {
         let request = connect_request(provider, req)?;
+        Attempt::check(app, tenant, provider).await?;
         return oauth::start(app, tenant, provider, consent, request).await;
     }
     let connector = vendor::capability(app, provider, "connecting", |i| i.connector())?;
     let request = connect_request(provider, req)?;
-    let connected = connector.connect(tenant, request).await?;
+    let attempt = Attempt::reserve(app, tenant, provider).await?;
+    let outcome = connector.connect(tenant, request).await;
+    attempt.settle(&outcome).await?;
+    let connected = outcome?;
     let existing = app.store.get_connection(tenant, provider).await?;
     if let Some(old) = &existing
         && !connector.same_instance(&old.instance, &connected.instance)

@@ -1,6 +1,7 @@
 //! The HTTP API: one router from `http::Request` to `http::Response`, served by every Lambda
 //! (each its own share of the routes) and by the local runner (all of them).
 
+mod attempts;
 mod auth;
 mod automatch;
 mod body;
@@ -29,7 +30,7 @@ pub use problem::{ApiError, MAX_BODY_BYTES};
 pub use routes::{Access, Function, Op, ROUTES, Route, Scope};
 
 pub use crate::app::App;
-use crate::domain::Provider;
+use crate::{context, domain::Provider};
 
 /// Answers one request. `claims` are the verified token's claims (`None` when the request
 /// carried no token). Never fails: every error becomes a problem response.
@@ -61,7 +62,19 @@ pub async fn handle(
         if req.body().len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
-        dispatch(app, route, &params, caller.as_ref(), &req).await
+        match &caller {
+            Some(c) => {
+                let on_behalf = context::Caller {
+                    tenant: c.tenant.clone(),
+                    actor: c.subject.clone(),
+                };
+                // Boxed: every handler's future is a variant of this one, too large for the
+                // 2 MiB stacks of the runner's worker threads in debug builds.
+                let work = Box::pin(dispatch(app, route, &params, caller.as_ref(), &req));
+                context::with_caller(on_behalf, work).await
+            }
+            None => Box::pin(dispatch(app, route, &params, None, &req)).await,
+        }
     }
     .await;
     let response = result.unwrap_or_else(ApiError::into_response);

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;
 
-use super::{ApiError, body};
+use super::{ApiError, attempts::Attempt, body};
 use crate::{
     app::App,
     domain::{
@@ -226,18 +226,20 @@ async fn complete(
     };
     let redirect = redirect_uri(app, provider).map_err(|_| "not_configured")?;
     let tokens = consent
-        .finish(
-            &instance,
-            &client,
-            &code,
-            &pending.code_verifier,
-            &redirect,
-        )
-        .await
-        .map_err(|e| {
+        .finish(&instance, &client, &code, &pending.code_verifier, &redirect)
+        .await;
+    let tokens = match tokens {
+        Ok(tokens) => tokens,
+        Err(e) => {
             tracing::warn!(tenant = %tenant, provider = %provider, error = %e, "code exchange failed");
-            "exchange_failed"
-        })?;
+            if matches!(e, crate::ports::VendorError::CredentialsRejected { .. })
+                && let Err(count) = Attempt::new(app, tenant, provider).refused_now().await
+            {
+                tracing::warn!(error = %count, "could not count a refused connect attempt");
+            }
+            return Err("exchange_failed");
+        }
+    };
     let name = SecretName::for_connection(&app.settings.secrets_prefix, tenant, provider);
     app.secrets
         .put(&name, &tokens)

@@ -56,6 +56,14 @@ pub enum ApiError {
     /// An `If-Match` version is stale.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// Too many attempts the vendor refused; try again after `retry_after` seconds.
+    #[error("{detail}")]
+    TooManyAttempts {
+        /// What was refused and until when.
+        detail: String,
+        /// Seconds until the attempts are counted afresh.
+        retry_after: u64,
+    },
     /// The route's work has not landed in this build.
     #[error("{0}")]
     NotImplemented(String),
@@ -197,6 +205,14 @@ impl ApiError {
                 s.errors = errors.clone();
                 s
             }
+            ApiError::TooManyAttempts {
+                detail,
+                retry_after,
+            } => {
+                let mut s = Shape::new(StatusCode::TOO_MANY_REQUESTS, detail.clone());
+                s.retry_after = Some(*retry_after);
+                s
+            }
             ApiError::Store(e) => store_shape(e),
             ApiError::Secrets(e) => secret_shape(e),
             ApiError::Vendor(e) => vendor_shape(e),
@@ -271,6 +287,7 @@ impl ApiError {
             detail: shape.detail,
             errors: shape.errors,
             vendor_message: shape.vendor_message,
+            request_id: crate::context::request_id(),
         };
         let mut response = Response::builder()
             .status(status)
@@ -314,6 +331,7 @@ fn slug(status: StatusCode) -> &'static str {
         StatusCode::UNPROCESSABLE_ENTITY => "validation",
         StatusCode::CONFLICT => "conflict",
         StatusCode::PRECONDITION_FAILED => "stale-version",
+        StatusCode::TOO_MANY_REQUESTS => "too-many-attempts",
         StatusCode::NOT_IMPLEMENTED => "not-implemented",
         StatusCode::BAD_GATEWAY => "vendor-unavailable",
         StatusCode::GATEWAY_TIMEOUT => "vendor-timeout",
@@ -333,4 +351,7 @@ struct Problem {
     errors: Vec<FieldError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     vendor_message: Option<String>,
+    /// The request's id, as the logs carry it: what a partner quotes to support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }

@@ -24,6 +24,18 @@ pub enum Function {
 }
 
 impl Function {
+    /// The function's name, as its binary and package are called.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Connect => "connect",
+            Function::OauthCallback => "oauth-callback",
+            Function::Configure => "configure",
+            Function::Map => "map",
+            Function::Sync => "sync",
+            Function::Revoke => "revoke",
+        }
+    }
+
     /// Every function.
     pub const ALL: [Function; 6] = [
         Function::Connect,

@@ -28,6 +28,22 @@ pub enum SyncKind {
     Contracts,
 }
 
+impl SyncKind {
+    /// The kind as the API and the metrics name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncKind::Seats => "seats",
+            SyncKind::Tickets => "tickets",
+            SyncKind::Assets => "assets",
+            SyncKind::Customers => "customers",
+            SyncKind::Contacts => "contacts",
+            SyncKind::Locations => "locations",
+            SyncKind::Opportunities => "opportunities",
+            SyncKind::Contracts => "contracts",
+        }
+    }
+}
+
 /// Who started a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,6 +73,17 @@ pub enum SyncStatus {
 }
 
 impl SyncStatus {
+    /// The status as the API and the metrics name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncStatus::Queued => "queued",
+            SyncStatus::Running => "running",
+            SyncStatus::Succeeded => "succeeded",
+            SyncStatus::Partial => "partial",
+            SyncStatus::Failed => "failed",
+        }
+    }
+
     /// Whether the run has ended.
     pub fn is_final(self) -> bool {
         matches!(

@@ -10,6 +10,7 @@ use crate::{
         ItemError, OrgId, Provider, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger,
         TenantId,
     },
+    metrics::{self, Metric},
     ports::{Expect, LeaseKind, RunRequest, Session, StoreError},
 };
 
@@ -177,6 +178,12 @@ async fn automatic_kinds(
 /// which case a scheduled request creates no run record at all; [`JobError::Precondition`]
 /// when a scheduled or event request finds nothing to sync.
 pub async fn execute(app: &App, request: &RunRequest) -> Result<SyncRun, JobError> {
+    // Boxed: a run's future (every kind's) is large for a worker thread's stack.
+    let work = Box::pin(execute_for_tenant(app, request));
+    crate::context::for_tenant(&request.tenant, work).await
+}
+
+async fn execute_for_tenant(app: &App, request: &RunRequest) -> Result<SyncRun, JobError> {
     let (tenant, provider) = (&request.tenant, request.provider);
     let existing = match request.run_id {
         Some(id) => {
@@ -236,6 +243,7 @@ async fn execute_leased(
         Ok(s) => s,
         Err(e) => {
             let run = finish(run, SyncStatus::Failed, Some(e.to_string()), app);
+            count_finished(provider, &run);
             return Ok(app.store.put_run(tenant, &run, Expect::Any).await?);
         }
     };
@@ -278,6 +286,7 @@ async fn execute_leased(
         SyncStatus::Succeeded
     };
     let mut run = finish(run, status, fatal, app);
+    count_finished(provider, &run);
     tracing::info!(
         tenant = %tenant, provider = %provider, run = %run.id, status = ?run.status,
         total = c.total, changed = c.changed, unchanged = c.unchanged, failed = c.failed,
@@ -290,6 +299,18 @@ async fn execute_leased(
     }
 }
 
+/// A finished run in the metrics: one per kind it covered, by outcome.
+fn count_finished(provider: Provider, run: &SyncRun) {
+    for kind in &run.kinds {
+        let dims = [
+            ("vendor", provider.as_str()),
+            ("kind", kind.as_str()),
+            ("outcome", run.status.as_str()),
+        ];
+        metrics::count(Metric::Runs, &dims, 1);
+    }
+}
+
 async fn sync_kind(
     app: &App,
     request: &RunRequest,
@@ -297,14 +318,27 @@ async fn sync_kind(
     run: &mut SyncRun,
     kind: SyncKind,
 ) -> Result<(), JobError> {
-    match kind {
+    let changed = run.counts.changed;
+    let outcome = match kind {
         SyncKind::Seats => seats::sync(app, session, run, request.org.as_ref()).await,
         SyncKind::Assets => assets::import(app, session, run).await,
         other => Err(JobError::Unsupported(format!(
             "{} cannot sync {other:?} in this build",
             request.provider.display_name()
         ))),
+    };
+    // What the kind wrote: seat counts changed at the vendor, or records stored from it.
+    let written = u64::from(run.counts.changed.saturating_sub(changed));
+    let vendor = ("vendor", request.provider.as_str());
+    match kind {
+        SyncKind::Seats => metrics::count(Metric::SeatChanges, &[vendor], written),
+        _ => metrics::count(
+            Metric::RecordsImported,
+            &[vendor, ("kind", kind.as_str())],
+            written,
+        ),
     }
+    outcome
 }
 
 /// Runs still marked running while we hold the lease died with their worker: say so.

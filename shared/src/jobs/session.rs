@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::{
     app::App,
     domain::{Connection, ConnectionStatus, Provider, TenantId},
+    metrics::{self, Metric},
     ports::{Expect, LeaseKind, SecretName, Session, StoreError, TokenRefresh, VendorError},
 };
 
@@ -129,10 +130,16 @@ async fn refresh(
         {
             Ok(renewed) => {
                 app.secrets.put(&name, &renewed).await?;
+                metrics::count(Metric::TokenRefreshes, &[("vendor", provider.as_str())], 1);
                 tracing::info!(tenant = %tenant, provider = %provider, "access token renewed");
                 Ok(renewed)
             }
-            Err(e) => Err(credentials_failed(app, session, e).await),
+            Err(e) => {
+                if matches!(e, VendorError::CredentialsRejected { .. }) {
+                    metrics::count(Metric::RefusedRenewals, &[("vendor", provider.as_str())], 1);
+                }
+                Err(credentials_failed(app, session, e).await)
+            }
         }
     }
     .await;

@@ -18,6 +18,7 @@ use crate::{
     domain::{
         Alert, FieldError, OrgMapping, Provider, Repeats, TenantId, TicketRecord, TicketStep,
     },
+    metrics::{self, Metric},
     ports::{Expect, Session, StoreError, TicketDesk},
     providers::http::backoff,
 };
@@ -52,6 +53,27 @@ pub struct TicketOutcome {
 
 /// Raises `alert` at `provider`.
 pub async fn raise(
+    app: &App,
+    tenant: &TenantId,
+    provider: Provider,
+    alert: &Alert,
+) -> Result<TicketOutcome, JobError> {
+    let outcome = raise_for_tenant(app, tenant, provider, alert);
+    let outcome = crate::context::for_tenant(tenant, outcome).await?;
+    let action = match outcome.action {
+        TicketAction::Opened => "opened",
+        TicketAction::Noted => "noted",
+        TicketAction::Coalesced => "coalesced",
+    };
+    metrics::count(
+        Metric::Tickets,
+        &[("vendor", provider.as_str()), ("outcome", action)],
+        1,
+    );
+    Ok(outcome)
+}
+
+async fn raise_for_tenant(
     app: &App,
     tenant: &TenantId,
     provider: Provider,

@@ -10,14 +10,19 @@
 
 pub mod sync;
 
-use std::convert::Infallible;
+use std::{
+    convert::Infallible,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 use bytes::Bytes;
 use lambda_http::{Body, Request, RequestExt, Response, request::RequestContext, service_fn};
 
 use crate::{
     api::{self, App, Claims, Scope},
-    aws, telemetry,
+    aws, context,
+    metrics::{self, Metric},
+    telemetry,
 };
 
 /// The error type of a function's `main`.
@@ -31,13 +36,35 @@ pub async fn run_http(function: api::Function) -> Result<(), Error> {
     })?;
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(handle(app, Scope::Only(function), req).await)
+        let answer = metrics::published(async {
+            count_cold_start(function.name());
+            handle(app, Scope::Only(function), req).await
+        });
+        Ok::<_, Infallible>(answer.await)
     }))
     .await
 }
 
-/// Answers one API Gateway request with `scope`'s routes.
+/// Counts the first invocation of this process as a cold start of `function`.
+pub(crate) fn count_cold_start(function: &str) {
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    if !STARTED.swap(true, Ordering::Relaxed) {
+        metrics::count(Metric::ColdStarts, &[("kind", function)], 1);
+    }
+}
+
+/// Answers one API Gateway request with `scope`'s routes, under API Gateway's request id.
 pub async fn handle(app: &App, scope: Scope, req: Request) -> Response<Body> {
+    let request_id = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    }
+    .or_else(context::request_id)
+    .unwrap_or_else(context::new_request_id);
+    context::with_request_id(request_id, answer(app, scope, req)).await
+}
+
+async fn answer(app: &App, scope: Scope, req: Request) -> Response<Body> {
     let claims = jwt_claims(&req);
     let (parts, body) = req.into_parts();
     let body = match body {

@@ -16,8 +16,9 @@ use serde_json::Value;
 use crate::{
     api::{Function, Scope},
     app::App,
-    aws,
+    aws, context,
     jobs::{JobError, dispatch, events, runs},
+    metrics,
     ports::RunRequest,
     telemetry,
 };
@@ -64,7 +65,13 @@ pub async fn run() -> Result<(), super::Error> {
     })?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(app, event.payload).await.map_err(Diagnostic::from)
+        let work = metrics::published(async {
+            super::count_cold_start(Function::Sync.name());
+            handle(app, event.payload).await
+        });
+        context::with_request_id(event.context.request_id, work)
+            .await
+            .map_err(Diagnostic::from)
     }))
     .await
 }

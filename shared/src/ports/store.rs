@@ -377,6 +377,20 @@ pub trait AssetStore: Send + Sync {
     ) -> Result<Vec<Asset>, StoreError>;
 }
 
+/// Connect attempts whose credentials the vendor refused, per tenant, provider and clock hour.
+#[async_trait]
+pub trait AttemptStore: Send + Sync {
+    /// Adds `delta` to the attempts counted in the hour that starts at `hour` (an atomic add);
+    /// returns the count. Counts outlive a revoke and expire after their hour.
+    async fn add_connect_attempts(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        hour: OffsetDateTime,
+        delta: i64,
+    ) -> Result<i64, StoreError>;
+}
+
 /// Every storage capability, for wiring.
 pub trait Store:
     ConnectionStore
@@ -389,6 +403,7 @@ pub trait Store:
     + TicketStore
     + ConsentStore
     + AssetStore
+    + AttemptStore
 {
 }
 
@@ -403,5 +418,6 @@ impl<T> Store for T where
         + TicketStore
         + ConsentStore
         + AssetStore
+        + AttemptStore
 {
 }

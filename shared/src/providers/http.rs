@@ -1,12 +1,15 @@
 //! What every vendor client shares: one HTTP client per cold start, backoff with jitter,
 //! `Retry-After`, origins, and the vendor-host policy.
 
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 
 use http::HeaderMap;
 use url::Url;
 
-use crate::ports::VendorError;
+use crate::{
+    metrics::{self, Metric},
+    ports::VendorError,
+};
 
 /// The HTTP client's settings (rustls with [`crate::tls`], no proxies from the environment, no
 /// redirects, bounded timeouts); a provider may add a resolver before building. The AWS SDK's
@@ -26,6 +29,45 @@ pub fn client(timeout: Duration) -> reqwest::Client {
     builder(timeout)
         .build()
         .expect("the HTTP client builds with static settings")
+}
+
+/// Sending a vendor request, counted in the metrics by its answer's status class.
+pub trait CountedSend {
+    /// Sends the request to `vendor` and counts the call.
+    fn send_counted(
+        self,
+        vendor: &'static str,
+    ) -> impl Future<Output = Result<reqwest::Response, reqwest::Error>> + Send;
+}
+
+impl CountedSend for reqwest::RequestBuilder {
+    async fn send_counted(self, vendor: &'static str) -> Result<reqwest::Response, reqwest::Error> {
+        let sent = self.send().await;
+        let class = match &sent {
+            Ok(response) => metrics::status_class(response.status().as_u16()),
+            Err(_) => "transport",
+        };
+        metrics::count(
+            Metric::VendorCalls,
+            &[("vendor", vendor), ("status_class", class)],
+            1,
+        );
+        sent
+    }
+}
+
+/// Counts a call `vendor` throttled, or our budget held back, with the `reason`.
+pub fn count_throttle(vendor: &'static str, reason: &'static str) {
+    metrics::count(
+        Metric::VendorThrottles,
+        &[("vendor", vendor), ("reason", reason)],
+        1,
+    );
+}
+
+/// Counts a call to `vendor` tried again.
+pub fn count_retry(vendor: &'static str) {
+    metrics::count(Metric::VendorRetries, &[("vendor", vendor)], 1);
 }
 
 /// Seconds from a `Retry-After` header (seconds form), if any.

@@ -279,21 +279,30 @@ impl Table for DynamoTable {
         sk: &str,
         delta: i64,
         body: Option<String>,
+        expires_at: Option<i64>,
     ) -> Result<i64, StoreError> {
-        let out = self
+        let mut set = match body {
+            Some(_) => "#body = :body".to_owned(),
+            None => "#body = if_not_exists(#body, :body)".to_owned(),
+        };
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table_name)
             .set_key(Some(key(pk, sk)))
-            .update_expression(match body {
-                Some(_) => "ADD #v :d SET #body = :body",
-                None => "ADD #v :d SET #body = if_not_exists(#body, :body)",
-            })
             .expression_attribute_names("#v", attr::VERSION)
             .expression_attribute_names("#body", attr::BODY)
             .expression_attribute_values(":d", n(delta))
             .expression_attribute_values(":body", s(body.unwrap_or_else(|| "{}".into())))
-            .return_values(ReturnValue::UpdatedNew)
+            .return_values(ReturnValue::UpdatedNew);
+        if let Some(at) = expires_at {
+            set.push_str(", #exp = :exp");
+            request = request
+                .expression_attribute_names("#exp", attr::EXPIRES_AT)
+                .expression_attribute_values(":exp", n(at));
+        }
+        let out = request
+            .update_expression(format!("ADD #v :d SET {set}"))
             .send()
             .await
             .map_err(sdk_error)?;

@@ -98,6 +98,12 @@ pub fn ticket_repeats_sk(provider: Provider, dedupe_key: &str) -> String {
     format!("REPEATS#{provider}#{dedupe_key}")
 }
 
+/// Refused connect attempts in the clock hour starting at `hour` (unix seconds). Not among
+/// [`provider_data_prefixes`]: a revoke must not reset the count.
+pub fn connect_attempts_sk(provider: Provider, hour: i64) -> String {
+    format!("ATTEMPTS#{provider}#{hour}")
+}
+
 /// A pending OAuth consent; outside every tenant partition, since the callback knows only the
 /// state.
 pub fn consent_pk(state_hash: &str) -> String {

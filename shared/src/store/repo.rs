@@ -19,9 +19,9 @@ use crate::{
         TicketRecord,
     },
     ports::{
-        AssetStore, Clock, ConfigurationStore, ConnectionStore, ConsentStore, Cursor, Expect,
-        JournalStore, Lease, LeaseKind, LeaseStore, MappingStore, Page, PlatformStore, StoreError,
-        SyncRunStore, TicketStore,
+        AssetStore, AttemptStore, Clock, ConfigurationStore, ConnectionStore, ConsentStore, Cursor,
+        Expect, JournalStore, Lease, LeaseKind, LeaseStore, MappingStore, Page, PlatformStore,
+        StoreError, SyncRunStore, TicketStore,
     },
 };
 
@@ -787,6 +787,7 @@ impl<T: Table> TicketStore for TableStore<T> {
                 &keys::ticket_repeats_sk(provider, dedupe_key),
                 1,
                 Some(body),
+                None,
             )
             .await?;
         repeats.count = u32::try_from(count.max(0)).unwrap_or(u32::MAX);
@@ -828,6 +829,7 @@ impl<T: Table> TicketStore for TableStore<T> {
                 &keys::tenant_pk(tenant),
                 &keys::ticket_repeats_sk(provider, dedupe_key),
                 -i64::from(told),
+                None,
                 None,
             )
             .await
@@ -922,6 +924,29 @@ impl<T: Table> AssetStore for TableStore<T> {
         org: &OrgId,
     ) -> Result<Vec<Asset>, StoreError> {
         self.list_all(&keys::tenant_pk(tenant), &keys::asset_prefix(source, org))
+            .await
+    }
+}
+
+#[async_trait]
+impl<T: Table> AttemptStore for TableStore<T> {
+    async fn add_connect_attempts(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        hour: OffsetDateTime,
+        delta: i64,
+    ) -> Result<i64, StoreError> {
+        let start = hour.unix_timestamp();
+        self.table
+            .add(
+                &keys::tenant_pk(tenant),
+                &keys::connect_attempts_sk(provider, start),
+                delta,
+                None,
+                // An hour past the hour's end: the count matters only while its hour lasts.
+                Some(start + 2 * 3600),
+            )
             .await
     }
 }

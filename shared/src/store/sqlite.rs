@@ -187,15 +187,18 @@ impl Table for SqliteTable {
         sk: &str,
         delta: i64,
         body: Option<String>,
+        expires_at: Option<i64>,
     ) -> Result<i64, StoreError> {
         let (pk, sk) = (pk.to_owned(), sk.to_owned());
         self.run(move |conn| {
             conn.query_row(
-                "INSERT INTO items (pk, sk, version, body) VALUES (?1, ?2, ?3, COALESCE(?4, '{}'))
+                "INSERT INTO items (pk, sk, version, expires_at, body)
+                 VALUES (?1, ?2, ?3, ?5, COALESCE(?4, '{}'))
                  ON CONFLICT (pk, sk) DO UPDATE
-                 SET version = version + excluded.version, body = COALESCE(?4, body)
+                 SET version = version + excluded.version, body = COALESCE(?4, body),
+                     expires_at = COALESCE(?5, expires_at)
                  RETURNING version",
-                params![pk, sk, delta, body],
+                params![pk, sk, delta, body, expires_at],
                 |row| row.get(0),
             )
             .map_err(unavailable)

@@ -95,16 +95,17 @@ pub trait Table: Send + Sync {
         condition: Condition,
         now: i64,
     ) -> Result<Option<Item>, StoreError>;
-    /// Adds `delta` to the counter item at (`pk`, `sk`), creating it at zero, and replaces its
-    /// body with `body` when given; returns the new count. One atomic update, no condition:
-    /// concurrent adds never conflict and none is lost. A counter keeps its count in the
-    /// version attribute.
+    /// Adds `delta` to the counter item at (`pk`, `sk`), creating it at zero, replaces its body
+    /// with `body` and its expiry with `expires_at` when given; returns the new count. One
+    /// atomic update, no condition: concurrent adds never conflict and none is lost. A counter
+    /// keeps its count in the version attribute.
     async fn add(
         &self,
         pk: &str,
         sk: &str,
         delta: i64,
         body: Option<String>,
+        expires_at: Option<i64>,
     ) -> Result<i64, StoreError>;
     /// Reads a range of one partition, skipping expired items.
     async fn query(&self, query: Query<'_>, now: i64) -> Result<ItemPage, StoreError>;

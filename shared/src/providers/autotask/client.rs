@@ -2,6 +2,10 @@
 //! at most N concurrent calls per endpoint, an hourly budget per connection, and retries that
 //! honour `Retry-After` and never repeat a write whose outcome is unknown.
 
+use crate::providers::http::{CountedSend, count_retry, count_throttle};
+
+/// The vendor's name in the metrics.
+const VENDOR: &str = "autotask";
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -100,7 +104,7 @@ impl ZoneCache {
         url.query_pairs_mut().append_pair("user", username);
         let response = http
             .get(url)
-            .send()
+            .send_counted(VENDOR)
             .await
             .map_err(|e| transport_error(&e, "Autotask's zone lookup", false))?;
         let status = response.status();
@@ -372,8 +376,13 @@ impl<'a> Client<'a> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if attempt > 1 {
+                count_retry(VENDOR);
+            }
             let last = attempt >= ATTEMPTS;
-            self.limits.take()?;
+            self.limits
+                .take()
+                .inspect_err(|_| count_throttle(VENDOR, "budget"))?;
             let permit = semaphore
                 .acquire()
                 .await
@@ -388,7 +397,7 @@ impl<'a> Client<'a> {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let received = match request.send().await {
+            let received = match request.send_counted(VENDOR).await {
                 Ok(response) => {
                     let (status, headers) = (response.status(), response.headers().clone());
                     response.bytes().await.map(|b| (status, headers, b))
@@ -455,6 +464,7 @@ impl<'a> Client<'a> {
                     });
                 }
                 StatusCode::TOO_MANY_REQUESTS => {
+                    count_throttle(VENDOR, "429");
                     let wait = retry_after(&headers).unwrap_or(60);
                     if last || Duration::from_secs(wait) > MAX_WAIT {
                         return Err(throttled(wait));
@@ -469,6 +479,12 @@ impl<'a> Client<'a> {
                             vendor_message: text,
                         });
                     }
+                    let reason = if text.contains("Itgenatr005") {
+                        "thread_limit"
+                    } else {
+                        "threshold"
+                    };
+                    count_throttle(VENDOR, reason);
                     if last {
                         return Err(throttled(retry_after(&headers).unwrap_or(5)));
                     }

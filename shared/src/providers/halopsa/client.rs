@@ -3,6 +3,10 @@
 //! retries that honour `Retry-After` (a minute when Halo does not say) and never repeat a
 //! create whose outcome is unknown.
 
+use crate::providers::http::{CountedSend, count_retry, count_throttle};
+
+/// The vendor's name in the metrics.
+const VENDOR: &str = "halopsa";
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -104,9 +108,12 @@ impl Client<'_> {
             .budget
             .take(MAX_WAIT)
             .await
-            .map_err(|wait| VendorError::Throttled {
-                detail: "this connection's HaloPSA request budget is spent for now; the partner's other tools keep their share".into(),
-                retry_after_secs: wait.as_secs().max(1),
+            .map_err(|wait| {
+                count_throttle(VENDOR, "budget");
+                VendorError::Throttled {
+                    detail: "this connection's HaloPSA request budget is spent for now; the partner's other tools keep their share".into(),
+                    retry_after_secs: wait.as_secs().max(1),
+                }
             })
     }
 
@@ -149,7 +156,7 @@ impl Client<'_> {
             .http
             .post(self.endpoint.token_url.clone())
             .form(&form)
-            .send()
+            .send_counted(VENDOR)
             .await
             .map_err(|e| transport_error(&e, "HaloPSA's authorisation server", false))?;
         let (status, headers) = (response.status(), response.headers().clone());
@@ -251,6 +258,9 @@ impl Client<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if attempt > 1 {
+                count_retry(VENDOR);
+            }
             let last = attempt >= ATTEMPTS;
             let token = self.token(renewed.as_ref()).await?;
             self.spend().await?;
@@ -270,7 +280,7 @@ impl Client<'_> {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let received = match request.send().await {
+            let received = match request.send_counted(VENDOR).await {
                 Ok(response) => {
                     let (status, headers) = (response.status(), response.headers().clone());
                     response.bytes().await.map(|b| (status, headers, b))
@@ -312,6 +322,7 @@ impl Client<'_> {
                 }
                 StatusCode::FORBIDDEN => return Err(forbidden(url.path(), message())),
                 StatusCode::TOO_MANY_REQUESTS => {
+                    count_throttle(VENDOR, "429");
                     let wait = retry_after(&headers).unwrap_or(THROTTLE_WAIT);
                     if last || Duration::from_secs(wait) > MAX_WAIT {
                         return Err(throttled(wait));

@@ -1,6 +1,7 @@
 //! Connecting: check the site address, discover the authorisation server, get a token, and
 //! prove the agent may read customers and software licences.
 
+use crate::providers::http::CountedSend;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -37,7 +38,7 @@ impl HaloIntegration {
         let response = self
             .http()
             .get(url)
-            .send()
+            .send_counted("halopsa")
             .await
             .map_err(|e| unreachable_site(site, &e))?;
         let (status, headers) = (response.status(), response.headers().clone());

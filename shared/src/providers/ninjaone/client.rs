@@ -1,6 +1,10 @@
 //! The NinjaOne REST client: the token endpoint, bearer calls with retries that honour
 //! `Retry-After`, and `after`-cursor paging that follows every page.
 
+use crate::providers::http::{CountedSend, count_retry, count_throttle};
+
+/// The vendor's name in the metrics.
+const VENDOR: &str = "ninjaone";
 use std::{sync::Arc, time::Duration};
 
 use http::{HeaderValue, StatusCode, header};
@@ -32,7 +36,7 @@ pub async fn token(
     let response = http
         .post(url)
         .form(form)
-        .send()
+        .send_counted(VENDOR)
         .await
         .map_err(|e| transport_error(&e, "NinjaOne's token endpoint", false))?;
     let (status, headers) = (response.status(), response.headers().clone());
@@ -120,13 +124,16 @@ impl Client<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if attempt > 1 {
+                count_retry(VENDOR);
+            }
             let last = attempt >= ATTEMPTS;
             let permit = self.slots.acquire().await.expect("never closed");
             let received = match self
                 .http
                 .get(url.clone())
                 .header(header::AUTHORIZATION, bearer.clone())
-                .send()
+                .send_counted(VENDOR)
                 .await
             {
                 Ok(r) => {
@@ -178,6 +185,7 @@ impl Client<'_> {
                     });
                 }
                 StatusCode::TOO_MANY_REQUESTS => {
+                    count_throttle(VENDOR, "429");
                     let wait = retry_after(&headers)
                         .map(Duration::from_secs)
                         .unwrap_or_else(|| {

@@ -5,6 +5,7 @@
 mod client;
 mod wire;
 
+use crate::providers::http::CountedSend;
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex, OnceLock},
@@ -321,7 +322,7 @@ impl Consent for NinjaIntegration {
                 ("client_id", &stored.client_id),
                 ("client_secret", &stored.client_secret),
             ])
-            .send()
+            .send_counted("ninjaone")
             .await
             .map_err(|e| http::transport_error(&e, "NinjaOne's revoke endpoint", false))?;
         if response.status().is_success() {

@@ -38,6 +38,8 @@ pub struct User {
     pub active: bool,
     /// Locked after failed logins.
     pub locked: bool,
+    /// Consecutive refused logins; a good one resets it.
+    pub failed_logins: u32,
 }
 
 /// Everything the sandbox database holds; tests may read and change it.
@@ -46,6 +48,10 @@ pub struct State {
     pub integration_code: String,
     /// API users.
     pub users: Vec<User>,
+    /// Consecutive refused logins that lock an API user (a system setting of the database).
+    pub lockout_after: u32,
+    /// Logins refused for a wrong secret, all users.
+    pub refused_logins: u64,
     /// Database id.
     pub ci: i64,
     /// The zone currently serving the database (`zone-a` or `zone-b`); the other answers 401.
@@ -110,7 +116,10 @@ impl State {
                 secret: DEMO_SECRET.into(),
                 active: true,
                 locked: false,
+                failed_logins: 0,
             }],
+            lockout_after: 10,
+            refused_logins: 0,
             ci: 29_683_121,
             active_zone: "zone-a",
             entities: ENTITIES.iter().map(|e| (*e, BTreeMap::new())).collect(),
@@ -414,9 +423,22 @@ async fn handle(
                 &["The user account is inactive."],
             );
         }
-        if user.secret != secret || zone != s.active_zone {
+        if zone != s.active_zone {
             return (StatusCode::UNAUTHORIZED, "").into_response();
         }
+        let lockout_after = s.lockout_after;
+        let stored = s
+            .users
+            .iter_mut()
+            .find(|u| u.username.eq_ignore_ascii_case(&username))
+            .expect("found above");
+        if user.secret != secret {
+            stored.failed_logins += 1;
+            stored.locked = stored.failed_logins >= lockout_after;
+            s.refused_logins += 1;
+            return (StatusCode::UNAUTHORIZED, "").into_response();
+        }
+        stored.failed_logins = 0;
         s.requests += 1;
         if s.requests > s.threshold {
             let mut r = errors(

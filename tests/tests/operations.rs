@@ -1,0 +1,422 @@
+//! Operating it: connect attempts whose credentials a vendor refused are throttled per tenant
+//! and provider (we must never be the tool that locks a partner's API user, nor a free oracle
+//! for guessing credentials), and a connection whose secret was refused is never tried again
+//! with that secret by the hourly schedule.
+
+use http::StatusCode;
+use integration_tests::portal::{Portal, Reply};
+use serde_json::{Value, json};
+use shared::{
+    config::Settings,
+    domain::{Provider, SyncStatus, SyncTrigger, TenantId},
+    jobs::{JobError, dispatch, runs},
+    ports::RunRequest,
+    providers::autotask::IntegrationCode,
+};
+
+const TENANT: &str = "ops-msp";
+const API: &str = "https://integrations-api.example";
+const PORTAL: &str = "https://portal.example/integrations";
+
+/// Asserts a 429 problem whose `Retry-After` ends with the clock hour.
+fn assert_throttled(reply: &Reply) {
+    let problem = reply.problem(StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("5 connect attempts this hour"),
+        "{problem}"
+    );
+    let wait: u64 = reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&wait), "Retry-After {wait}");
+}
+
+fn autotask_world(sandbox: &sandbox::autotask::Sandbox) -> Portal {
+    Portal::with_settings(
+        integration_tests::sandbox_settings(sandbox, "msp-integrations"),
+        IntegrationCode::Value(sandbox::autotask::DEMO_INTEGRATION_CODE.to_owned().into()),
+    )
+}
+
+fn halo_settings() -> Settings {
+    let mut settings = Settings::with_prefix("msp-integrations");
+    settings.vendors.allow_loopback = true;
+    settings
+}
+
+#[tokio::test]
+async fn autotask_refusals_are_throttled_before_the_api_user_locks() {
+    let sandbox = sandbox::autotask::Sandbox::demo().await;
+    let portal = autotask_world(&sandbox);
+    let admin = portal.admin(TENANT);
+    let attempt =
+        |secret: &str| json!({"username": sandbox::autotask::DEMO_USERNAME, "secret": secret});
+    for _ in 0..5 {
+        let refused = portal
+            .post(
+                "/v1/integrations/autotask/connect",
+                &admin,
+                attempt("guess"),
+            )
+            .await;
+        refused.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(refused.field_errors(), ["secret"]);
+    }
+    let sixth = portal
+        .post(
+            "/v1/integrations/autotask/connect",
+            &admin,
+            attempt("guess"),
+        )
+        .await;
+    assert_throttled(&sixth);
+    // Even the right secret waits for the hour: the count is of refusals, and Autotask is not
+    // asked again.
+    let right = portal
+        .post(
+            "/v1/integrations/autotask/connect",
+            &admin,
+            attempt(sandbox::autotask::DEMO_SECRET),
+        )
+        .await;
+    assert_throttled(&right);
+    let (refused, locked) = sandbox.with(|s| (s.refused_logins, s.users[0].locked));
+    assert_eq!(
+        (refused, locked),
+        (5, false),
+        "Autotask saw 5 refusals and kept the user"
+    );
+
+    // Another partner is not affected.
+    let other = portal.admin("other-msp");
+    let connected = portal
+        .post(
+            "/v1/integrations/autotask/connect",
+            &other,
+            attempt(sandbox::autotask::DEMO_SECRET),
+        )
+        .await;
+    assert_eq!(connected.status, StatusCode::CREATED, "{}", connected.body);
+}
+
+#[tokio::test]
+async fn successful_and_unreachable_attempts_are_not_counted() {
+    let sandbox = sandbox::autotask::Sandbox::demo().await;
+    let portal = autotask_world(&sandbox);
+    let admin = portal.admin(TENANT);
+    let body = json!({"username": sandbox::autotask::DEMO_USERNAME, "secret": sandbox::autotask::DEMO_SECRET});
+    for _ in 0..8 {
+        let ok = portal
+            .post("/v1/integrations/autotask/connect", &admin, body.clone())
+            .await;
+        assert!(ok.status.is_success(), "{}", ok.body);
+    }
+    // Concurrent refusals never overshoot the limit: places are reserved before Autotask is
+    // asked.
+    let guess = json!({"username": sandbox::autotask::DEMO_USERNAME, "secret": "guess"});
+    let replies = futures::future::join_all(
+        (0..12).map(|_| portal.post("/v1/integrations/autotask/connect", &admin, guess.clone())),
+    )
+    .await;
+    let throttled = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(throttled, 7, "5 asked Autotask, 7 were refused here");
+    assert_eq!(sandbox.with(|s| s.refused_logins), 5);
+}
+
+#[tokio::test]
+async fn halopsa_refusals_are_throttled() {
+    let sandbox = sandbox::halopsa::Sandbox::demo().await;
+    let portal = Portal::with_settings(halo_settings(), IntegrationCode::Missing);
+    let admin = portal.admin(TENANT);
+    let attempt = |secret: &str| json!({"site_url": sandbox.site_url(), "client_id": sandbox::halopsa::DEMO_CLIENT_ID, "client_secret": secret});
+    for _ in 0..5 {
+        let refused = portal
+            .post("/v1/integrations/halopsa/connect", &admin, attempt("guess"))
+            .await;
+        refused.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let calls = sandbox.with(|s| s.calls);
+    let sixth = portal
+        .post(
+            "/v1/integrations/halopsa/connect",
+            &admin,
+            attempt(sandbox::halopsa::DEMO_CLIENT_SECRET),
+        )
+        .await;
+    assert_throttled(&sixth);
+    assert_eq!(sandbox.with(|s| s.calls), calls, "HaloPSA was not asked");
+}
+
+#[tokio::test]
+async fn ninjaone_refused_consents_are_throttled() {
+    let sandbox = sandbox::ninjaone::Sandbox::start(sandbox::ninjaone::State::demo()).await;
+    sandbox.with(|s| {
+        s.redirect_uris
+            .push(format!("{API}/v1/oauth/ninjaone/callback"))
+    });
+    let mut settings = halo_settings();
+    settings.vendors.ninjaone_base_url = Some(sandbox.base_url());
+    settings.public_api_url = Some(API.into());
+    settings.portal_url = Some(PORTAL.into());
+    let portal = Portal::with_settings(settings, IntegrationCode::Missing);
+    let admin = portal.admin(TENANT);
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = |secret: &'static str| {
+        portal.post(
+            "/v1/integrations/ninjaone/connect",
+            &admin,
+            json!({"region": "us", "client_id": sandbox::ninjaone::DEMO_CLIENT_ID, "client_secret": secret}),
+        )
+    };
+    for _ in 0..5 {
+        let started = start("guess").await;
+        assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+        let consent = browser
+            .get(started.body["authorize_url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let back = url::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
+        let landed = portal
+            .raw(
+                http::Method::GET,
+                &back.as_str()[API.len()..],
+                None,
+                None,
+                vec![],
+            )
+            .await;
+        let location = landed.headers["location"].to_str().unwrap();
+        assert!(location.contains("error=exchange_failed"), "{location}");
+    }
+    let exchanges = sandbox.with(|s| s.code_exchanges);
+    let sixth = start(sandbox::ninjaone::DEMO_CLIENT_SECRET).await;
+    assert_throttled(&sixth);
+    assert_eq!(sandbox.with(|s| s.code_exchanges), exchanges);
+}
+
+/// Runs the hourly fan-out and a scheduled run of `provider` as the queue would deliver one
+/// sent before the refusal: neither reaches the vendor.
+async fn schedule_leaves_it_alone(
+    portal: &Portal,
+    provider: Provider,
+    vendor_calls: impl Fn() -> u64,
+) {
+    let app = &portal.runner.app;
+    let before = vendor_calls();
+    let summary = dispatch::scheduled(app).await.unwrap();
+    assert_eq!(
+        (summary.connections, summary.messages),
+        (0, 0),
+        "{provider}: a connection that needs reconnecting is not in the fan-out"
+    );
+    let queued_earlier = RunRequest {
+        tenant: TenantId::new(TENANT).unwrap(),
+        provider,
+        run_id: None,
+        trigger: SyncTrigger::Schedule,
+        org: None,
+    };
+    match runs::execute(app, &queued_earlier).await {
+        Err(JobError::NeedsReconnect(..)) => {}
+        Ok(run) => assert_eq!(run.status, SyncStatus::Failed, "{provider}: {run:?}"),
+        Err(other) => panic!("{provider}: {other}"),
+    }
+    assert_eq!(
+        vendor_calls(),
+        before,
+        "{provider}: the refused secret was not sent again"
+    );
+}
+
+async fn sync_refused(portal: &Portal, admin: &str, provider: Provider, kinds: Value) {
+    let reply = portal
+        .post(
+            &format!("/v1/integrations/{provider}/sync"),
+            admin,
+            json!({"kinds": kinds}),
+        )
+        .await;
+    if reply.status == StatusCode::ACCEPTED {
+        let run = portal
+            .finished_run(provider, reply.body["id"].as_str().unwrap(), admin)
+            .await;
+        assert_eq!(run["status"], "failed", "{run}");
+    }
+    let provider = provider.as_str();
+    let cards = portal.get("/v1/integrations", admin).await;
+    let card = cards.body["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["provider"] == provider)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        card["status"], "needs_reconnect",
+        "{provider}: {} {card}",
+        reply.body
+    );
+}
+
+#[tokio::test]
+async fn the_schedule_never_retries_a_refused_autotask_secret() {
+    let sandbox = sandbox::autotask::Sandbox::demo().await;
+    let portal = autotask_world(&sandbox);
+    let admin = portal.admin(TENANT);
+    let connected = portal
+        .post(
+            "/v1/integrations/autotask/connect",
+            &admin,
+            json!({"username": sandbox::autotask::DEMO_USERNAME, "secret": sandbox::autotask::DEMO_SECRET}),
+        )
+        .await;
+    assert_eq!(connected.status, StatusCode::CREATED);
+    for (path, body) in [
+        (
+            "/v1/integrations/autotask/configuration",
+            json!({"sync_seat_quantity": true, "ticket_type": 5, "sla": 1, "priority": 1, "queue": 29683482, "status": 1}),
+        ),
+        ("/v1/plans/backup", json!({"name": "Backup"})),
+        (
+            "/v1/integrations/autotask/plan-mappings/backup",
+            json!({"service_id": 1001}),
+        ),
+        (
+            "/v1/organizations/acme",
+            json!({"name": "Acme Dental", "plan_id": "backup", "seats": 12}),
+        ),
+        (
+            "/v1/integrations/autotask/org-mappings/acme",
+            json!({"company_id": 1004, "contract_id": 1005, "contract_service_id": 1006}),
+        ),
+    ] {
+        let reply = portal.put(path, &admin, body).await;
+        assert!(reply.status.is_success(), "{path}: {}", reply.body);
+    }
+    // The partner resets the API user's secret in Autotask (seed 002).
+    sandbox.with(|s| s.users[0].secret = "reset-by-the-partner".into());
+    sync_refused(&portal, &admin, Provider::Autotask, json!(["seats"])).await;
+    let refusals = sandbox.with(|s| s.refused_logins);
+    assert!(refusals >= 1);
+    schedule_leaves_it_alone(&portal, Provider::Autotask, || {
+        sandbox.with(|s| s.refused_logins)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_schedule_never_retries_a_refused_halopsa_secret() {
+    let sandbox = sandbox::halopsa::Sandbox::demo().await;
+    let portal = Portal::with_settings(halo_settings(), IntegrationCode::Missing);
+    let admin = portal.admin(TENANT);
+    let connected = portal
+        .post(
+            "/v1/integrations/halopsa/connect",
+            &admin,
+            json!({"site_url": sandbox.site_url(), "client_id": sandbox::halopsa::DEMO_CLIENT_ID, "client_secret": sandbox::halopsa::DEMO_CLIENT_SECRET}),
+        )
+        .await;
+    assert_eq!(connected.status, StatusCode::CREATED, "{}", connected.body);
+    for (path, body) in [
+        (
+            "/v1/integrations/halopsa/configuration",
+            json!({"sync_seat_quantity": true, "ticket_type_id": 3, "sla_id": 2, "priority_id": 1}),
+        ),
+        (
+            "/v1/organizations/acme",
+            json!({"name": "Acme Corporation", "seats": 12}),
+        ),
+        (
+            "/v1/integrations/halopsa/org-mappings/acme",
+            json!({"customer_id": 101, "licence_id": 105}),
+        ),
+    ] {
+        let reply = portal.put(path, &admin, body).await;
+        assert!(reply.status.is_success(), "{path}: {}", reply.body);
+    }
+    sandbox.with(|s| {
+        s.client_secret = "rotated-by-the-partner".into();
+        s.expire_tokens();
+    });
+    sync_refused(&portal, &admin, Provider::Halopsa, json!(["seats"])).await;
+    schedule_leaves_it_alone(&portal, Provider::Halopsa, || sandbox.with(|s| s.calls)).await;
+}
+
+#[tokio::test]
+async fn the_schedule_never_retries_a_refused_ninjaone_refresh_token() {
+    let sandbox = sandbox::ninjaone::Sandbox::start(sandbox::ninjaone::State::demo()).await;
+    sandbox.with(|s| {
+        s.redirect_uris
+            .push(format!("{API}/v1/oauth/ninjaone/callback"))
+    });
+    let mut settings = halo_settings();
+    settings.vendors.ninjaone_base_url = Some(sandbox.base_url());
+    settings.public_api_url = Some(API.into());
+    settings.portal_url = Some(PORTAL.into());
+    let portal = Portal::with_settings(settings, IntegrationCode::Missing);
+    let admin = portal.admin(TENANT);
+    let started = portal
+        .post(
+            "/v1/integrations/ninjaone/connect",
+            &admin,
+            json!({"region": "us", "client_id": sandbox::ninjaone::DEMO_CLIENT_ID, "client_secret": sandbox::ninjaone::DEMO_CLIENT_SECRET}),
+        )
+        .await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = browser
+        .get(started.body["authorize_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let back = url::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
+    portal
+        .raw(
+            http::Method::GET,
+            &back.as_str()[API.len()..],
+            None,
+            None,
+            vec![],
+        )
+        .await;
+    let org = portal
+        .put(
+            "/v1/organizations/acme-ninja",
+            &admin,
+            json!({"name": "ACME Dental, Inc.", "seats": 3}),
+        )
+        .await;
+    assert!(org.status.is_success());
+    let matched = portal
+        .post(
+            "/v1/integrations/ninjaone/org-mappings/auto-match",
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert!(matched.status.is_success(), "{}", matched.body);
+    // The partner removes the application's access: the refresh token is refused.
+    sandbox.with(|s| {
+        s.spend_refresh_tokens();
+        s.expire_access_tokens();
+    });
+    sync_refused(&portal, &admin, Provider::Ninjaone, json!(["assets"])).await;
+    schedule_leaves_it_alone(&portal, Provider::Ninjaone, || {
+        sandbox.with(|s| s.calls + s.refreshes)
+    })
+    .await;
+}
