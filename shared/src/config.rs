@@ -98,6 +98,8 @@ pub struct Settings {
     /// clock hour; further attempts get a 429 until the hour ends (vendors lock an API user
     /// after repeated failed logins). `CONNECT_FAILURES_PER_HOUR`, default 5.
     pub connect_failures_per_hour: u32,
+    /// Days the audit trail is kept. `AUDIT_RETENTION_DAYS`, default 365.
+    pub audit_retention_days: u32,
 }
 
 impl Default for Settings {
@@ -218,6 +220,7 @@ impl Settings {
             public_api_url: lookup("PUBLIC_API_URL").filter(|v| !v.is_empty()),
             ticket_storm_window_secs: number("TICKET_STORM_WINDOW_SECS", 600, 0..=86_400)?,
             connect_failures_per_hour: number("CONNECT_FAILURES_PER_HOUR", 5, 1..=100)? as u32,
+            audit_retention_days: number("AUDIT_RETENTION_DAYS", 365, 1..=3650)? as u32,
         })
     }
 }

@@ -125,7 +125,9 @@ fn emf(counts: BTreeMap<Key, u64>) -> Vec<Value> {
                     "Timestamp": timestamp,
                     "CloudWatchMetrics": [{
                         "Namespace": NAMESPACE,
-                        "Dimensions": [dims.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                        // Each count is published twice: by its dimensions, and as the
+                        // metric's total (the empty set), which the alarms watch.
+                        "Dimensions": [dims.iter().map(|(k, _)| *k).collect::<Vec<_>>(), Vec::<&str>::new()],
                         "Metrics": [{"Name": metric.name(), "Unit": "Count"}],
                     }],
                 }),
@@ -191,7 +193,10 @@ mod tests {
         assert_eq!(calls["tenant"], "acme");
         let directive = &calls["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], NAMESPACE);
-        assert_eq!(directive["Dimensions"], json!([["vendor", "status_class"]]));
+        assert_eq!(
+            directive["Dimensions"],
+            json!([["vendor", "status_class"], []])
+        );
         assert_eq!(directive["Metrics"][0]["Name"], "VendorCalls");
         assert_eq!(docs[1]["Tickets"], 1);
     }

@@ -1,6 +1,7 @@
-//! The template's Secrets Manager permissions on the partners' secrets (`{prefix}/*`) are
+//! The template's permissions on the partners' secrets (`{prefix}/*`) and on the table are
 //! exactly what each function's code does with them: a missing action fails in AWS only (the
-//! local runner and moto check no IAM), an extra one is privilege nobody needs.
+//! local runner and moto check no IAM), an extra one is privilege nobody needs. And the
+//! committed `samconfig.toml` gives every parameter of the template a value.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,6 +41,39 @@ const NEEDS: &[(&str, &[&str])] = &[
     ("RevokeFunction", &["DeleteSecret", "GetSecretValue"]),
 ];
 
+/// What each function does with the table. Every function reads items (GetItem); the rest:
+const TABLE_NEEDS: &[(&str, &[&str])] = &[
+    // Connections and consents written, the audit record; refused connect attempts are
+    // counted by atomic adds (api/attempts.rs).
+    ("ConnectFunction", &["GetItem", "PutItem", "UpdateItem"]),
+    // The consent taken once (a conditional delete), the connection and its audit record, a
+    // refused code exchange counted.
+    (
+        "OauthCallbackFunction",
+        &["DeleteItem", "GetItem", "PutItem", "UpdateItem"],
+    ),
+    // Cards list connections, configuration is saved and reset, the audit trail is read.
+    (
+        "ConfigureFunction",
+        &["DeleteItem", "GetItem", "PutItem", "Query"],
+    ),
+    // Mappings, plans and organizations; token refresh leases.
+    (
+        "MapFunction",
+        &["DeleteItem", "GetItem", "PutItem", "Query"],
+    ),
+    // Runs, leases, the journal, tickets (repeats are counted by atomic adds), the index.
+    (
+        "SyncFunction",
+        &["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"],
+    ),
+    // Everything of a provider deleted; the audit record of the revoke written.
+    (
+        "RevokeFunction",
+        &["DeleteItem", "GetItem", "PutItem", "Query"],
+    ),
+];
+
 fn template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml");
     serde_yaml_ng::from_str(&std::fs::read_to_string(path).expect("the template reads"))
@@ -63,8 +97,9 @@ fn list(v: &Value) -> Vec<&Value> {
     }
 }
 
-/// Secrets Manager actions each function may take on `${SecretsPrefix}/*`.
-fn granted(template: &Value) -> BTreeMap<String, BTreeSet<String>> {
+/// The actions with `service`'s prefix each function may take on a resource whose text
+/// contains `target`.
+fn granted(template: &Value, service: &str, target: &str) -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
     let resources = template["Resources"].as_mapping().expect("Resources");
     for (name, resource) in resources {
@@ -76,12 +111,12 @@ fn granted(template: &Value) -> BTreeMap<String, BTreeSet<String>> {
             for statement in list(&policy["Statement"]) {
                 if !list(&statement["Resource"])
                     .iter()
-                    .any(|r| text(r).contains(":secret:${SecretsPrefix}/*"))
+                    .any(|r| text(r).contains(target))
                 {
                     continue;
                 }
                 for action in list(&statement["Action"]) {
-                    if let Some(a) = text(action).strip_prefix("secretsmanager:") {
+                    if let Some(a) = text(action).strip_prefix(service) {
                         actions.insert(a.to_owned());
                     }
                 }
@@ -94,8 +129,18 @@ fn granted(template: &Value) -> BTreeMap<String, BTreeSet<String>> {
 
 #[test]
 fn each_function_may_do_with_partner_secrets_exactly_what_its_code_does() {
-    let granted = granted(&template());
-    let needed: BTreeMap<String, BTreeSet<String>> = NEEDS
+    let granted = granted(&template(), "secretsmanager:", ":secret:${SecretsPrefix}/*");
+    assert_grants(&granted, NEEDS);
+}
+
+#[test]
+fn each_function_may_do_with_the_table_exactly_what_its_code_does() {
+    let granted = granted(&template(), "dynamodb:", "Table.Arn");
+    assert_grants(&granted, TABLE_NEEDS);
+}
+
+fn assert_grants(granted: &BTreeMap<String, BTreeSet<String>>, needs: &[(&str, &[&str])]) {
+    let needed: BTreeMap<String, BTreeSet<String>> = needs
         .iter()
         .map(|(f, actions)| {
             (
@@ -112,4 +157,24 @@ fn each_function_may_do_with_partner_secrets_exactly_what_its_code_does() {
     for (function, actions) in &needed {
         assert_eq!(&granted[function], actions, "{function}");
     }
+}
+
+#[test]
+fn the_committed_samconfig_gives_every_template_parameter_a_value() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/samconfig.toml");
+    let config = std::fs::read_to_string(path).expect("infra/samconfig.toml reads");
+    let given: BTreeSet<String> = config
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('"'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let template = template();
+    let declared: BTreeSet<String> = template["Parameters"]
+        .as_mapping()
+        .expect("Parameters")
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(given, declared);
 }

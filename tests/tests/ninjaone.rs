@@ -467,6 +467,7 @@ async fn callback_attacks_end_at_the_portal_with_an_error_and_store_nothing() {
                 code_verifier: "v".repeat(43),
                 created_at: old,
                 expires_at: old + time::Duration::minutes(10),
+                actor: None,
             },
         )
         .await

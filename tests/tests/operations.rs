@@ -420,3 +420,362 @@ async fn the_schedule_never_retries_a_refused_ninjaone_refresh_token() {
     })
     .await;
 }
+
+/// Seed 000 walked through the API, then the trail read back: every change with its actor,
+/// request and fields, no secret anywhere, and all of it still there after the revoke.
+#[tokio::test]
+async fn the_audit_trail_answers_who_changed_what_also_after_a_revoke() {
+    let sandbox = sandbox::autotask::Sandbox::demo().await;
+    let portal = autotask_world(&sandbox);
+    let admin = portal.admin(TENANT);
+    let connected = portal
+        .post(
+            "/v1/integrations/autotask/connect",
+            &admin,
+            json!({"username": sandbox::autotask::DEMO_USERNAME, "secret": sandbox::autotask::DEMO_SECRET}),
+        )
+        .await;
+    assert_eq!(connected.status, StatusCode::CREATED);
+    for (path, body) in [
+        (
+            "/v1/integrations/autotask/configuration",
+            json!({"sync_seat_quantity": true, "ticket_type": 5, "sla": 1, "priority": 1, "queue": 29683482, "status": 1}),
+        ),
+        ("/v1/plans/backup", json!({"name": "Backup"})),
+        (
+            "/v1/integrations/autotask/plan-mappings/backup",
+            json!({"service_id": 1001}),
+        ),
+        (
+            "/v1/organizations/contoso",
+            json!({"name": "Acme Dental", "plan_id": "backup", "seats": 12}),
+        ),
+        (
+            "/v1/integrations/autotask/org-mappings/contoso",
+            json!({"company_id": 1004, "contract_id": 1005, "contract_service_id": 1006}),
+        ),
+    ] {
+        let reply = portal.put(path, &admin, body).await;
+        assert!(reply.status.is_success(), "{path}: {}", reply.body);
+    }
+    let sync = portal
+        .post(
+            "/v1/integrations/autotask/sync",
+            &admin,
+            json!({"kinds": ["seats"]}),
+        )
+        .await;
+    portal
+        .finished_run(
+            Provider::Autotask,
+            sync.body["id"].as_str().unwrap(),
+            &admin,
+        )
+        .await;
+    portal
+        .delete("/v1/integrations/autotask/org-mappings/contoso", &admin)
+        .await;
+    portal.delete("/v1/integrations/autotask", &admin).await;
+
+    // A read-only user may read the trail.
+    let viewer = portal.viewer(TENANT);
+    let trail = portal.get("/v1/audit", &viewer).await;
+    assert_eq!(trail.status, StatusCode::OK, "{}", trail.body);
+    let items = trail.body["items"].as_array().unwrap();
+    let actions: Vec<&str> = items
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "revoke",
+            "unlink_organization",
+            "sync",
+            "map_organization",
+            "put_organization",
+            "map_plan",
+            "put_plan",
+            "configure",
+            "connect"
+        ],
+        "newest first"
+    );
+    for item in items {
+        assert_eq!(item["actor"], format!("local-user@{TENANT}"), "{item}");
+        assert!(item["request_id"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(item["at"].is_string());
+    }
+    // Who unlinked Contoso, and what did the link point at?
+    let unlink = &items[1];
+    assert_eq!(
+        (unlink["provider"].as_str(), unlink["target"].as_str()),
+        (Some("autotask"), Some("contoso"))
+    );
+    let change = |item: &Value, field: &str| {
+        item["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["field"] == field)
+            .cloned()
+            .unwrap_or_else(|| panic!("no change of {field} in {item}"))
+    };
+    assert_eq!(
+        change(unlink, "target.contract_id"),
+        json!({"field": "target.contract_id", "old": 1005, "new": null})
+    );
+    assert_eq!(change(&items[7], "settings.queue")["new"], 29683482);
+    assert_eq!(change(&items[2], "kinds")["new"], json!(["seats"]));
+    let text = trail.body.to_string();
+    for secret in [sandbox::autotask::DEMO_SECRET, "secret_name"] {
+        assert!(!text.contains(secret), "{secret} in the trail");
+    }
+
+    // One provider's, a page at a time; another tenant sees none of it.
+    let first = portal
+        .get("/v1/audit?provider=autotask&limit=3", &viewer)
+        .await;
+    assert_eq!(first.body["items"].as_array().unwrap().len(), 3);
+    let next = first.body["next"].as_str().unwrap();
+    let rest = portal
+        .get(
+            &format!("/v1/audit?provider=autotask&after={next}"),
+            &viewer,
+        )
+        .await;
+    let rest_actions: Vec<&str> = rest.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rest_actions,
+        ["map_organization", "map_plan", "configure", "connect"]
+    );
+    let other = portal.get("/v1/audit", &portal.viewer("other-msp")).await;
+    assert_eq!(other.body["items"], json!([]));
+    let bad = portal.get("/v1/audit?provider=nobody", &viewer).await;
+    bad.problem(StatusCode::BAD_REQUEST);
+}
+
+/// The EMF lines of a seat sync and an asset import hold the counts the sandboxes saw.
+#[tokio::test]
+async fn metrics_of_a_seat_sync_and_an_import_match_the_vendors_counters() {
+    use shared::{
+        api::{Claims, Scope, handle},
+        context::with_request_id,
+        metrics::recorded,
+    };
+    let sandbox = sandbox::autotask::Sandbox::demo().await;
+    let portal = autotask_world(&sandbox);
+    let admin = portal.admin(TENANT);
+    portal
+        .post(
+            "/v1/integrations/autotask/connect",
+            &admin,
+            json!({"username": sandbox::autotask::DEMO_USERNAME, "secret": sandbox::autotask::DEMO_SECRET}),
+        )
+        .await;
+    for (path, body) in [
+        (
+            "/v1/integrations/autotask/configuration",
+            json!({"sync_seat_quantity": true, "ticket_type": 5, "sla": 1, "priority": 1, "queue": 29683482, "status": 1}),
+        ),
+        ("/v1/plans/backup", json!({"name": "Backup"})),
+        (
+            "/v1/integrations/autotask/plan-mappings/backup",
+            json!({"service_id": 1001}),
+        ),
+        (
+            "/v1/organizations/acme",
+            json!({"name": "Acme Dental", "plan_id": "backup", "seats": 25}),
+        ),
+        (
+            "/v1/integrations/autotask/org-mappings/acme",
+            json!({"company_id": 1004, "contract_id": 1005, "contract_service_id": 1006}),
+        ),
+    ] {
+        portal.put(path, &admin, body).await;
+    }
+    // The run executes in the request (no queue), so its counts land on this request's lines.
+    let mut app = portal.runner.app.clone();
+    app.queue = None;
+    let claims: Claims = [("tenant_id", TENANT), ("role", "admin"), ("sub", "user-1")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let sync = |provider: &str, kinds: Value| {
+        http::Request::builder()
+            .method("POST")
+            .uri(format!("/v1/integrations/{provider}/sync"))
+            .header("content-type", "application/json")
+            .body(bytes::Bytes::from(json!({"kinds": kinds}).to_string()))
+            .unwrap()
+    };
+    let (calls, writes) = sandbox.with(|s| (s.calls(), s.writes));
+    // As an entry point runs it: under a request id, with a fresh recorder.
+    let request = sync("autotask", json!(["seats"]));
+    let work = recorded(handle(&app, Scope::All, request, Some(&claims)));
+    let (response, lines) = with_request_id("req-seats".into(), work).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let sum = |metric: &str, dims: &[(&str, &str)]| -> u64 {
+        lines
+            .iter()
+            .filter(|l| l.get(metric).is_some())
+            .filter(|l| dims.iter().all(|(k, v)| l[*k] == *v))
+            .map(|l| l[metric].as_u64().unwrap())
+            .sum()
+    };
+    let (calls_after, writes_after) = sandbox.with(|s| (s.calls(), s.writes));
+    assert_eq!(
+        sum("VendorCalls", &[("vendor", "autotask")]),
+        calls_after - calls,
+        "{lines:#?}"
+    );
+    assert_eq!(
+        sum("SeatChanges", &[("vendor", "autotask")]),
+        writes_after - writes
+    );
+    assert_eq!(sum("SeatChanges", &[]), 1);
+    assert_eq!(
+        sum(
+            "Runs",
+            &[
+                ("vendor", "autotask"),
+                ("kind", "seats"),
+                ("outcome", "succeeded")
+            ]
+        ),
+        1
+    );
+    for line in &lines {
+        assert_eq!(line["tenant"], TENANT, "the tenant is a property");
+        let dims = &line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0];
+        assert!(
+            !dims.as_array().unwrap().iter().any(|d| d == "tenant"),
+            "never a dimension: {line}"
+        );
+        assert_eq!(line["request_id"], "req-seats");
+    }
+
+    // An import: NinjaOne's assets.
+    let ninja = sandbox::ninjaone::Sandbox::start(sandbox::ninjaone::State::demo()).await;
+    ninja.with(|s| {
+        s.redirect_uris
+            .push(format!("{API}/v1/oauth/ninjaone/callback"))
+    });
+    let mut settings = halo_settings();
+    settings.vendors.ninjaone_base_url = Some(ninja.base_url());
+    settings.public_api_url = Some(API.into());
+    settings.portal_url = Some(PORTAL.into());
+    let portal = Portal::with_settings(settings, IntegrationCode::Missing);
+    let admin = portal.admin(TENANT);
+    let started = portal
+        .post(
+            "/v1/integrations/ninjaone/connect",
+            &admin,
+            json!({"region": "us", "client_id": sandbox::ninjaone::DEMO_CLIENT_ID, "client_secret": sandbox::ninjaone::DEMO_CLIENT_SECRET}),
+        )
+        .await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = browser
+        .get(started.body["authorize_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let back = url::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
+    portal
+        .raw(
+            http::Method::GET,
+            &back.as_str()[API.len()..],
+            None,
+            None,
+            vec![],
+        )
+        .await;
+    portal
+        .put(
+            "/v1/organizations/acme-ninja",
+            &admin,
+            json!({"name": "ACME Dental, Inc.", "seats": 3}),
+        )
+        .await;
+    portal
+        .post(
+            "/v1/integrations/ninjaone/org-mappings/auto-match",
+            &admin,
+            json!({}),
+        )
+        .await;
+    let mut app = portal.runner.app.clone();
+    app.queue = None;
+    let calls = ninja.with(|s| s.calls);
+    // As an entry point runs it: under a request id, with a fresh recorder.
+    let request = sync("ninjaone", json!(["assets"]));
+    let work = recorded(handle(&app, Scope::All, request, Some(&claims)));
+    let (response, lines) = with_request_id("req-assets".into(), work).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let run: Value = serde_json::from_slice(response.body()).unwrap();
+    let imported = run["counts"]["changed"].as_u64().unwrap();
+    assert!(imported > 0, "{run}");
+    let sum = |metric: &str, dims: &[(&str, &str)]| -> u64 {
+        lines
+            .iter()
+            .filter(|l| l.get(metric).is_some())
+            .filter(|l| dims.iter().all(|(k, v)| l[*k] == *v))
+            .map(|l| l[metric].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        sum(
+            "RecordsImported",
+            &[("vendor", "ninjaone"), ("kind", "assets")]
+        ),
+        imported
+    );
+    assert_eq!(
+        sum("VendorCalls", &[("vendor", "ninjaone")]),
+        ninja.with(|s| s.calls) - calls,
+        "{lines:#?}"
+    );
+}
+
+/// A request id from API Gateway is on every log line of the request and in its problem.
+#[tokio::test]
+async fn every_log_line_and_problem_carries_the_request_id() {
+    let backend = integration_tests::Backend::sqlite();
+    let app = backend.app();
+    let path = format!(
+        "{}/fixtures/apigw-v2/connect-halopsa.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let request = lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let logs = integration_tests::LogCapture::default();
+    let guard = logs.start();
+    let response = shared::lambda::handle(
+        &app,
+        shared::api::Scope::Only(shared::api::Function::Connect),
+        request,
+    )
+    .await;
+    drop(guard);
+    let body: Value = match response.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(body["request_id"], "Bf3kLhY5joEEMkQ=", "{body}");
+    let lines: Vec<Value> = logs
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert_eq!(line["span"]["request_id"], "Bf3kLhY5joEEMkQ=", "{line}");
+    }
+}

@@ -548,6 +548,7 @@ mod checks {
             code_verifier: "verifier-".repeat(5),
             created_at: now,
             expires_at: now + CONSENT_TTL,
+            actor: Some("user-7".into()),
         }
     }
 

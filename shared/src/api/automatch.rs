@@ -7,11 +7,15 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, body, vendor};
+use super::{
+    ApiError,
+    audit::{self, NOTHING},
+    body, vendor,
+};
 use crate::{
     app::App,
     domain::{
-        OrgId, OrgMapping, Provider, TenantId,
+        AuditAction, OrgId, OrgMapping, Provider, TenantId,
         matching::{Candidate, MatchOutcome, auto_match},
     },
     ports::{CatalogQuery, Expect, StoreError},
@@ -189,6 +193,15 @@ pub(super) async fn auto_match_orgs(
     }
     if !options.dry_run {
         tracing::info!(tenant = %tenant, provider = %provider, linked = report.matched.len(), "organizations auto-matched");
+        if !report.matched.is_empty() {
+            let links: serde_json::Map<String, serde_json::Value> = report
+                .matched
+                .iter()
+                .map(|m| (m.org_id.to_string(), serde_json::json!(m.organization_id)))
+                .collect();
+            let action = AuditAction::AutoMatch;
+            audit::record(app, tenant, Some(provider), action, None, &NOTHING, &links).await;
+        }
     }
     Ok(body::respond(StatusCode::OK, &report))
 }

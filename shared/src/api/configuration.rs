@@ -4,10 +4,16 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, body, routes::Params, vendor};
+use super::{
+    ApiError,
+    audit::{self, NOTHING},
+    body,
+    routes::Params,
+    vendor,
+};
 use crate::{
     app::App,
-    domain::{Configuration, Provider, ProviderSettings, TenantId},
+    domain::{AuditAction, Configuration, Provider, ProviderSettings, TenantId},
     ports::Choice,
 };
 
@@ -53,11 +59,14 @@ pub(super) async fn put(
     if let Err(e) = configurator.check(&session, &settings).await {
         return Err(vendor::failed(app, &session, e).await);
     }
+    let before = app.store.get_configuration(tenant, provider).await?;
     let config = app
         .store
         .put_configuration(tenant, &settings, expect)
         .await
         .map_err(vendor::stale(expect))?;
+    let action = AuditAction::Configure;
+    audit::record(app, tenant, Some(provider), action, None, &before, &config).await;
     Ok(with_etag(body::respond(StatusCode::OK, &config), &config))
 }
 
@@ -68,7 +77,12 @@ pub(super) async fn delete(
     provider: Provider,
 ) -> Result<Response<Bytes>, ApiError> {
     vendor::capability(app, provider, "configuration", |i| i.configurator())?;
+    let before = app.store.get_configuration(tenant, provider).await?;
     app.store.delete_configuration(tenant, provider).await?;
+    if before.is_some() {
+        let action = AuditAction::ResetConfiguration;
+        audit::record(app, tenant, Some(provider), action, None, &before, &NOTHING).await;
+    }
     Ok(body::no_content())
 }
 

@@ -5,10 +5,13 @@ use http::{Request, Response, StatusCode};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{ApiError, attempts::Attempt, body, oauth, vendor};
+use super::{ApiError, attempts::Attempt, audit, body, oauth, vendor};
 use crate::{
     app::App,
-    domain::{ConnectRequest, Connection, ConnectionStatus, Provider, TenantId, VendorInstance},
+    domain::{
+        AuditAction, ConnectRequest, Connection, ConnectionStatus, Provider, TenantId,
+        VendorInstance,
+    },
     ports::{Expect, SecretName},
 };
 
@@ -72,6 +75,21 @@ pub(super) async fn connect(
         .put_connection(tenant, &connection, expect)
         .await?;
     connector.forget(tenant);
+    let action = if existing.is_some() {
+        AuditAction::Reconnect
+    } else {
+        AuditAction::Connect
+    };
+    audit::record(
+        app,
+        tenant,
+        Some(provider),
+        action,
+        None,
+        &existing,
+        &stored,
+    )
+    .await;
     tracing::info!(tenant = %tenant, provider = %provider, reconnect = existing.is_some(), "connected");
     Ok(body::respond(
         if existing.is_some() {

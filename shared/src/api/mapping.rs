@@ -4,12 +4,18 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, body, routes::Params, vendor};
+use super::{
+    ApiError,
+    audit::{self, NOTHING},
+    body,
+    routes::Params,
+    vendor,
+};
 use crate::{
     app::App,
     domain::{
-        FieldError, OrgId, OrgMapping, OrgTarget, PlanId, PlanMapping, PlanTarget, Provider,
-        TenantId,
+        AuditAction, FieldError, OrgId, OrgMapping, OrgTarget, PlanId, PlanMapping, PlanTarget,
+        Provider, TenantId,
     },
     ports::{CatalogQuery, Mapper},
 };
@@ -133,6 +139,10 @@ pub(super) async fn put_plan(
     if let Err(e) = mapper.check_plan(&session, &target).await {
         return Err(vendor::failed(app, &session, e).await);
     }
+    let before = app
+        .store
+        .get_plan_mapping(tenant, provider, &plan_id)
+        .await?;
     let mapping = PlanMapping {
         plan_id,
         target,
@@ -144,6 +154,18 @@ pub(super) async fn put_plan(
         .put_plan_mapping(tenant, &mapping, expect)
         .await
         .map_err(vendor::stale(expect))?;
+    let target = Some(stored.plan_id.as_str());
+    let action = AuditAction::MapPlan;
+    audit::record(
+        app,
+        tenant,
+        Some(provider),
+        action,
+        target,
+        &before,
+        &stored,
+    )
+    .await;
     Ok(body::respond(StatusCode::OK, &stored))
 }
 
@@ -155,9 +177,26 @@ pub(super) async fn delete_plan(
 ) -> Result<Response<Bytes>, ApiError> {
     plans_mapper(app, provider)?;
     let plan_id = body::path_param(params, "plan_id", |s| PlanId::new(s))?;
+    let before = app
+        .store
+        .get_plan_mapping(tenant, provider, &plan_id)
+        .await?;
     app.store
         .delete_plan_mapping(tenant, provider, &plan_id)
         .await?;
+    if before.is_some() {
+        let (action, target) = (AuditAction::UnlinkPlan, Some(plan_id.as_str()));
+        audit::record(
+            app,
+            tenant,
+            Some(provider),
+            action,
+            target,
+            &before,
+            &NOTHING,
+        )
+        .await;
+    }
     Ok(body::no_content())
 }
 
@@ -293,6 +332,7 @@ pub(super) async fn put_org(
     {
         return Err(vendor::failed(app, &session, e).await);
     }
+    let before = app.store.get_org_mapping(tenant, provider, &org_id).await?;
     let mapping = OrgMapping {
         org_id,
         target,
@@ -304,6 +344,18 @@ pub(super) async fn put_org(
         .put_org_mapping(tenant, &mapping, expect)
         .await
         .map_err(vendor::stale(expect))?;
+    let target = Some(stored.org_id.as_str());
+    let action = AuditAction::MapOrganization;
+    audit::record(
+        app,
+        tenant,
+        Some(provider),
+        action,
+        target,
+        &before,
+        &stored,
+    )
+    .await;
     Ok(body::respond(StatusCode::OK, &stored))
 }
 
@@ -315,9 +367,23 @@ pub(super) async fn delete_org(
 ) -> Result<Response<Bytes>, ApiError> {
     vendor::capability(app, provider, "organization mapping", |i| i.mapper())?;
     let org_id = body::path_param(params, "org_id", |s| OrgId::new(s))?;
+    let before = app.store.get_org_mapping(tenant, provider, &org_id).await?;
     app.store
         .delete_org_mapping(tenant, provider, &org_id)
         .await?;
+    if before.is_some() {
+        let (action, target) = (AuditAction::UnlinkOrganization, Some(org_id.as_str()));
+        audit::record(
+            app,
+            tenant,
+            Some(provider),
+            action,
+            target,
+            &before,
+            &NOTHING,
+        )
+        .await;
+    }
     Ok(body::no_content())
 }
 

@@ -2,6 +2,7 @@
 //! (each its own share of the routes) and by the local runner (all of them).
 
 mod attempts;
+mod audit;
 mod auth;
 mod automatch;
 mod body;
@@ -128,6 +129,7 @@ async fn dispatch(
         Op::RaiseTicket => sync::ticket(app, tenant()?, provider()?, req).await,
         Op::ListAssets => platform::list_assets(app, tenant()?, params).await,
         Op::AutoMatch => automatch::auto_match_orgs(app, tenant()?, provider()?, req).await,
+        Op::ListAudit => audit::list(app, tenant()?, req).await,
         Op::OauthCallback => {
             let provider = provider()?;
             let consent = vendor::capability(app, provider, "OAuth consent", |i| i.consent())?;

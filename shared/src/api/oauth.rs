@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;
 
-use super::{ApiError, attempts::Attempt, body};
+use super::{ApiError, attempts::Attempt, audit, body};
 use crate::{
     app::App,
+    context,
     domain::{
-        CONSENT_TTL, ConnectRequest, Connection, ConnectionStatus, ConsentSecrets, PendingConsent,
-        Provider, TenantId, VendorInstance, state_hash,
+        AuditAction, CONSENT_TTL, ConnectRequest, Connection, ConnectionStatus, ConsentSecrets,
+        PendingConsent, Provider, TenantId, VendorInstance, state_hash,
     },
     jobs::consent::{PendingClient, discard_pending, pending_secret},
     ports::{Consent, Expect, SecretName},
@@ -88,6 +89,7 @@ pub(super) async fn start(
         code_verifier: secrets.code_verifier,
         created_at: now,
         expires_at: now + CONSENT_TTL,
+        actor: crate::context::caller().and_then(|c| c.actor),
     };
     app.store.put_consent(&consent_hash, &pending).await?;
     tracing::info!(tenant = %tenant, provider = %provider, "consent started");
@@ -263,10 +265,31 @@ async fn complete(
     let expect = existing
         .as_ref()
         .map_or(Expect::Absent, |c| Expect::Version(c.version));
-    app.store
+    let stored = app
+        .store
         .put_connection(tenant, &connection, expect)
         .await
         .map_err(|_| "temporarily_unavailable")?;
+    // The callback carries no token: the user is the one who clicked Connect.
+    let by = context::Caller {
+        tenant: tenant.clone(),
+        actor: pending.actor.clone(),
+    };
+    let action = if existing.is_some() {
+        AuditAction::Reconnect
+    } else {
+        AuditAction::Connect
+    };
+    let entry = audit::record(
+        app,
+        tenant,
+        Some(provider),
+        action,
+        None,
+        &existing,
+        &stored,
+    );
+    context::with_caller(by, entry).await;
     if let Err(e) = app.secrets.delete(&pending_name).await {
         tracing::warn!(error = %e, "could not delete the pending client secret");
     }

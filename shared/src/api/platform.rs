@@ -5,12 +5,12 @@ use http::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApiError, App,
+    ApiError, App, audit,
     body::{self, path_param},
     routes::Params,
 };
 use crate::{
-    domain::{FieldError, OrgId, Organization, Plan, PlanId, TenantId},
+    domain::{AuditAction, FieldError, OrgId, Organization, Plan, PlanId, TenantId},
     ports::{Cursor, Page},
 };
 
@@ -28,15 +28,20 @@ struct ListQuery {
 impl ListQuery {
     fn read(req: &Request<Bytes>) -> Result<(usize, Option<Cursor>), ApiError> {
         let q: ListQuery = body::query(req)?;
-        let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::bad_field(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
-        Ok((limit, q.after.map(Cursor)))
+        Ok((page_limit(q.limit)?, q.after.map(Cursor)))
     }
+}
+
+/// A listing's `limit`, checked, or the default.
+pub(super) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_field(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    Ok(limit)
 }
 
 #[derive(Serialize)]
@@ -45,7 +50,8 @@ struct Listing<T> {
     next: Option<String>,
 }
 
-fn listing<T: Serialize>(page: Page<T>) -> Response<Bytes> {
+/// A page as `{"items": [...], "next": cursor or null}`.
+pub(super) fn listing<T: Serialize>(page: Page<T>) -> Response<Bytes> {
     body::respond(
         StatusCode::OK,
         &Listing {
@@ -115,9 +121,11 @@ pub(super) async fn put_plan(
         updated_at: app.clock.now(),
     };
     plan.validate().map_err(ApiError::Validation)?;
-    let existed = app.store.get_plan(tenant, &plan.id).await?.is_some();
+    let before = app.store.get_plan(tenant, &plan.id).await?;
     app.store.put_plan(tenant, &plan).await?;
-    Ok(body::respond(created_or_ok(existed), &plan))
+    let (action, target) = (AuditAction::PutPlan, Some(plan.id.as_str()));
+    audit::record(app, tenant, None, action, target, &before, &plan).await;
+    Ok(body::respond(created_or_ok(before.is_some()), &plan))
 }
 
 pub(super) async fn list_organizations(
@@ -172,9 +180,11 @@ pub(super) async fn put_organization(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let existed = app.store.get_organization(tenant, &org.id).await?.is_some();
+    let before = app.store.get_organization(tenant, &org.id).await?;
     app.store.put_organization(tenant, &org).await?;
-    Ok(body::respond(created_or_ok(existed), &org))
+    let (action, target) = (AuditAction::PutOrganization, Some(org.id.as_str()));
+    audit::record(app, tenant, None, action, target, &before, &org).await;
+    Ok(body::respond(created_or_ok(before.is_some()), &org))
 }
 
 #[derive(Serialize)]

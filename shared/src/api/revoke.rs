@@ -3,9 +3,13 @@
 use bytes::Bytes;
 use http::Response;
 
-use super::{ApiError, App, body};
+use super::{
+    ApiError, App,
+    audit::{self, NOTHING},
+    body,
+};
 use crate::{
-    domain::{Connection, Provider, TenantId},
+    domain::{AuditAction, Connection, Provider, TenantId},
     jobs::consent,
     ports::{SecretName, Session},
 };
@@ -19,6 +23,7 @@ pub(super) async fn revoke(
     provider: Provider,
 ) -> Result<Response<Bytes>, ApiError> {
     let connection = app.store.get_connection(tenant, provider).await?;
+    let connection_before = connection.clone();
     if let Some(c) = &connection {
         revoke_at_vendor(app, tenant, c).await;
     }
@@ -34,6 +39,19 @@ pub(super) async fn revoke(
         .delete(&consent::pending_secret(app, tenant, provider))
         .await?;
     app.store.purge_provider(tenant, provider).await?;
+    if connection_before.is_some() {
+        let action = AuditAction::Revoke;
+        audit::record(
+            app,
+            tenant,
+            Some(provider),
+            action,
+            None,
+            &connection_before,
+            &NOTHING,
+        )
+        .await;
+    }
     tracing::info!(tenant = %tenant, provider = %provider, "connection revoked");
     Ok(body::no_content())
 }

@@ -106,6 +106,7 @@ pub enum Op {
     GetSyncRun,
     RaiseTicket,
     Revoke,
+    ListAudit,
     OpenApi,
 }
 
@@ -165,6 +166,7 @@ routes! {
     GET    "/v1/integrations/{provider}/sync-runs/{run_id}"          => Sync, Member, GetSyncRun;
     POST   "/v1/integrations/{provider}/tickets"                     => Sync, Admin, RaiseTicket;
     DELETE "/v1/integrations/{provider}"                             => Revoke, Admin, Revoke;
+    GET    "/v1/audit"                                               => Configure, Member, ListAudit;
     GET    "/v1/openapi.json"                                        => Configure, Public, OpenApi;
 }
 

@@ -5,10 +5,18 @@ use http::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use super::{ApiError, body, routes::Params, vendor};
+use super::{
+    ApiError,
+    audit::{self, NOTHING},
+    body,
+    routes::Params,
+    vendor,
+};
 use crate::{
     app::App,
-    domain::{Alert, Provider, ProviderKind, SyncKind, SyncRun, SyncTrigger, TenantId},
+    domain::{
+        Alert, AuditAction, Provider, ProviderKind, SyncKind, SyncRun, SyncTrigger, TenantId,
+    },
     jobs::{runs, tickets},
 };
 
@@ -67,6 +75,18 @@ pub(super) async fn start(
     }
     let run = runs::new_run(app, provider, kinds, SyncTrigger::Manual);
     let run = runs::start(app, tenant, run, None).await?;
+    let asked = serde_json::json!({"kinds": run.kinds});
+    let (action, target) = (AuditAction::Sync, Some(run.id.to_string()));
+    audit::record(
+        app,
+        tenant,
+        Some(provider),
+        action,
+        target.as_deref(),
+        &NOTHING,
+        &asked,
+    )
+    .await;
     Ok(body::respond(StatusCode::ACCEPTED, &run))
 }
 

@@ -29,6 +29,10 @@ pub struct PendingConsent {
     /// When it lapses.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// The user who clicked Connect (the token's `sub`), for the audit trail of the
+    /// connection the callback makes.
+    #[serde(default)]
+    pub actor: Option<String>,
 }
 
 impl fmt::Debug for PendingConsent {

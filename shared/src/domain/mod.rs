@@ -5,6 +5,7 @@
 
 mod alert;
 mod asset;
+mod audit;
 mod configuration;
 mod connection;
 mod consent;
@@ -20,6 +21,7 @@ mod validation;
 
 pub use alert::{Alert, ticket_reference};
 pub use asset::{Asset, AssetFields, VendorDevice};
+pub use audit::{AuditAction, AuditRecord, Change, diff};
 pub use configuration::{
     AutotaskSettings, Configuration, HaloSettings, NinjaSettings, ProviderSettings,
 };

@@ -12,9 +12,9 @@ pub use clock::{Clock, SystemClock};
 pub use queue::{QueueError, RunQueue, RunRequest};
 pub use secrets::{SecretError, SecretName, Secrets};
 pub use store::{
-    AssetStore, AttemptStore, ConfigurationStore, ConnectionStore, ConsentStore, Cursor, Expect,
-    JournalStore, Lease, LeaseKind, LeaseStore, MappingStore, Page, PlatformStore, Store,
-    StoreError, SyncRunStore, TicketStore,
+    AssetStore, AttemptStore, AuditStore, ConfigurationStore, ConnectionStore, ConsentStore,
+    Cursor, Expect, JournalStore, Lease, LeaseKind, LeaseStore, MappingStore, Page, PlatformStore,
+    Store, StoreError, SyncRunStore, TicketStore,
 };
 pub use vendor::{
     AssetSource, CatalogItem, CatalogPage, CatalogQuery, Choice, Configurator, Connected,

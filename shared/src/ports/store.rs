@@ -5,8 +5,8 @@ use time::{Duration, OffsetDateTime};
 use ulid::Ulid;
 
 use crate::domain::{
-    Asset, Configuration, Connection, OrgId, OrgMapping, Organization, PendingConsent, Plan,
-    PlanId, PlanMapping, Provider, ProviderSettings, Repeats, SeatIntent, SyncRun, TenantId,
+    Asset, AuditRecord, Configuration, Connection, OrgId, OrgMapping, Organization, PendingConsent,
+    Plan, PlanId, PlanMapping, Provider, ProviderSettings, Repeats, SeatIntent, SyncRun, TenantId,
     TicketRecord,
 };
 
@@ -391,6 +391,26 @@ pub trait AttemptStore: Send + Sync {
     ) -> Result<i64, StoreError>;
 }
 
+/// The audit trail of each tenant: kept after a revoke, expiring after the retention.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Records a change until `expires_at`.
+    async fn put_audit(
+        &self,
+        tenant: &TenantId,
+        record: &AuditRecord,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// The tenant's records, newest first, only `provider`'s when given, a page at a time.
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        provider: Option<Provider>,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<AuditRecord>, StoreError>;
+}
+
 /// Every storage capability, for wiring.
 pub trait Store:
     ConnectionStore
@@ -404,6 +424,7 @@ pub trait Store:
     + ConsentStore
     + AssetStore
     + AttemptStore
+    + AuditStore
 {
 }
 
@@ -419,5 +440,6 @@ impl<T> Store for T where
         + ConsentStore
         + AssetStore
         + AttemptStore
+        + AuditStore
 {
 }

@@ -104,6 +104,15 @@ pub fn connect_attempts_sk(provider: Provider, hour: i64) -> String {
     format!("ATTEMPTS#{provider}#{hour}")
 }
 
+/// An audit record; its ULID orders the trail. Not among [`provider_data_prefixes`]: the
+/// trail outlives a revoke.
+pub fn audit_sk(id: ulid::Ulid) -> String {
+    format!("{AUDIT_PREFIX}{id}")
+}
+
+/// Prefix of a tenant's audit trail.
+pub const AUDIT_PREFIX: &str = "AUDIT#";
+
 /// A pending OAuth consent; outside every tenant partition, since the callback knows only the
 /// state.
 pub fn consent_pk(state_hash: &str) -> String {

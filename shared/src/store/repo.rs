@@ -14,14 +14,14 @@ use super::{
 };
 use crate::{
     domain::{
-        Asset, Configuration, Connection, OrgId, OrgMapping, Organization, PendingConsent, Plan,
-        PlanId, PlanMapping, Provider, ProviderSettings, Repeats, SeatIntent, SyncRun, TenantId,
-        TicketRecord,
+        Asset, AuditRecord, Configuration, Connection, OrgId, OrgMapping, Organization,
+        PendingConsent, Plan, PlanId, PlanMapping, Provider, ProviderSettings, Repeats, SeatIntent,
+        SyncRun, TenantId, TicketRecord,
     },
     ports::{
-        AssetStore, AttemptStore, Clock, ConfigurationStore, ConnectionStore, ConsentStore, Cursor,
-        Expect, JournalStore, Lease, LeaseKind, LeaseStore, MappingStore, Page, PlatformStore,
-        StoreError, SyncRunStore, TicketStore,
+        AssetStore, AttemptStore, AuditStore, Clock, ConfigurationStore, ConnectionStore,
+        ConsentStore, Cursor, Expect, JournalStore, Lease, LeaseKind, LeaseStore, MappingStore,
+        Page, PlatformStore, StoreError, SyncRunStore, TicketStore,
     },
 };
 
@@ -55,6 +55,7 @@ impl Record for Organization {}
 impl Record for SeatIntent {}
 impl Record for PendingConsent {}
 impl Record for Asset {}
+impl Record for AuditRecord {}
 
 /// Where a record goes and what rides along with it.
 struct Placement {
@@ -948,5 +949,64 @@ impl<T: Table> AttemptStore for TableStore<T> {
                 Some(start + 2 * 3600),
             )
             .await
+    }
+}
+
+#[async_trait]
+impl<T: Table> AuditStore for TableStore<T> {
+    async fn put_audit(
+        &self,
+        tenant: &TenantId,
+        record: &AuditRecord,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut place = Placement::at(keys::tenant_pk(tenant), keys::audit_sk(record.id));
+        place.expires_at = Some(expiry(expires_at));
+        self.put_unversioned(place, record).await
+    }
+
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        provider: Option<Provider>,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<AuditRecord>, StoreError> {
+        let pk = keys::tenant_pk(tenant);
+        let limit = limit.max(1);
+        let mut after = after.map(decode_cursor).transpose()?;
+        let mut items = Vec::new();
+        // The provider filter may skip records: read on until the page is full or the trail ends.
+        loop {
+            let page = self
+                .table
+                .query(
+                    Query {
+                        pk: &pk,
+                        sk_prefix: keys::AUDIT_PREFIX,
+                        after: after.as_deref(),
+                        limit: FULL_LIST_PAGE.min(limit * 4),
+                        descending: true,
+                    },
+                    self.now(),
+                )
+                .await?;
+            for item in &page.items {
+                let record: AuditRecord = decode(item)?;
+                if provider.is_none_or(|p| record.provider == Some(p)) {
+                    items.push(record);
+                    if items.len() == limit {
+                        return Ok(Page {
+                            items,
+                            next: Some(Cursor(encode_cursor(&item.sk))),
+                        });
+                    }
+                }
+            }
+            match page.last_key {
+                Some((_, sk)) => after = Some(sk),
+                None => return Ok(Page { items, next: None }),
+            }
+        }
     }
 }
