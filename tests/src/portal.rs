@@ -107,6 +107,18 @@ impl Portal {
         self
     }
 
+    /// The same runner, letting browsers on `origins` call it (CORS).
+    pub fn with_cors_origins(mut self, origins: &[&str]) -> Self {
+        let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
+        self.runner = self
+            .runner
+            .clone()
+            .with_cors_origins(&origins)
+            .expect("valid origins");
+        self.router = self.runner.clone().router();
+        self
+    }
+
     /// Polls a sync run until it is final (succeeded, partial or failed) and returns it.
     pub async fn finished_run(&self, provider: Provider, id: &str, token: &str) -> Value {
         for _ in 0..800 {
@@ -156,7 +168,8 @@ impl Portal {
         self.send(req.body(Body::from(body)).unwrap()).await
     }
 
-    async fn send(&self, req: Request<Body>) -> Reply {
+    /// Any request, as built (a browser's preflight, say).
+    pub async fn send(&self, req: Request<Body>) -> Reply {
         let response = self.router.clone().oneshot(req).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();

@@ -337,10 +337,10 @@ async fn bad_requests_get_problems_and_store_nothing() {
 }
 
 #[tokio::test]
-async fn provider_routes_without_their_vendor_work_answer_501() {
+async fn what_a_provider_lacks_is_a_404_and_a_missing_setting_a_503() {
     let portal = Portal::new();
     let admin = portal.admin("acme");
-    // Kinds no provider syncs in this build.
+    // A kind that does not sync is a bad value of `kinds`.
     let reply = portal
         .post(
             "/v1/integrations/autotask/sync",
@@ -348,11 +348,41 @@ async fn provider_routes_without_their_vendor_work_answer_501() {
             serde_json::json!({"kinds": ["contacts"]}),
         )
         .await;
-    let body = reply.problem(StatusCode::NOT_IMPLEMENTED);
+    reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.field_errors(), ["kinds"]);
     assert!(
-        body["detail"].as_str().unwrap().contains("Autotask"),
-        "{body}"
+        reply.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Autotask does not sync contacts"),
+        "{}",
+        reply.body
     );
+    // HaloPSA maps organizations only; NinjaOne has no configuration; HaloPSA links need more
+    // than a name.
+    for (method, path, says) in [
+        (
+            Method::GET,
+            "/v1/integrations/halopsa/plan-mappings",
+            "HaloPSA maps organizations only",
+        ),
+        (
+            Method::GET,
+            "/v1/integrations/ninjaone/configuration",
+            "NinjaOne has no configuration",
+        ),
+        (
+            Method::POST,
+            "/v1/integrations/halopsa/org-mappings/auto-match",
+            "HaloPSA has no organization auto-match",
+        ),
+    ] {
+        let reply = portal.raw(method, path, Some(&admin), None, vec![]).await;
+        let body = reply.problem(StatusCode::NOT_FOUND);
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(says), "{path}: {detail}");
+        assert!(!detail.contains("in this build"), "{detail}");
+    }
     // Access rules still apply first.
     portal
         .raw(
@@ -374,9 +404,12 @@ async fn provider_routes_without_their_vendor_work_answer_501() {
             vec![],
         )
         .await;
-    let body = callback.problem(StatusCode::NOT_IMPLEMENTED);
+    let body = callback.problem(StatusCode::NOT_FOUND);
     assert!(
-        body["detail"].as_str().unwrap().contains("HaloPSA"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("HaloPSA has no OAuth consent"),
         "{body}"
     );
     // Without PORTAL_URL the NinjaOne callback cannot send anyone anywhere: a problem, not a
@@ -390,7 +423,7 @@ async fn provider_routes_without_their_vendor_work_answer_501() {
             vec![],
         )
         .await
-        .problem(StatusCode::NOT_IMPLEMENTED);
+        .problem(StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test]

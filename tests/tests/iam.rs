@@ -44,8 +44,12 @@ const NEEDS: &[(&str, &[&str])] = &[
 /// What each function does with the table. Every function reads items (GetItem); the rest:
 const TABLE_NEEDS: &[(&str, &[&str])] = &[
     // Connections and consents written, the audit record; refused connect attempts are
-    // counted by atomic adds (api/attempts.rs).
-    ("ConnectFunction", &["GetItem", "PutItem", "UpdateItem"]),
+    // counted by atomic adds (api/attempts.rs); a failed connect forgets its Idempotency-Key
+    // (api/idempotency.rs, as every POST does).
+    (
+        "ConnectFunction",
+        &["DeleteItem", "GetItem", "PutItem", "UpdateItem"],
+    ),
     // The consent taken once (a conditional delete), the connection and its audit record, a
     // refused code exchange counted.
     (

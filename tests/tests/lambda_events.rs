@@ -81,7 +81,7 @@ async fn each_function_answers_its_routes_from_real_events() {
         (
             Function::OauthCallback,
             "oauth-callback-ninjaone",
-            StatusCode::NOT_IMPLEMENTED,
+            StatusCode::SERVICE_UNAVAILABLE,
         ),
         (Function::Sync, "sync-start", StatusCode::CONFLICT),
     ] {

@@ -768,7 +768,7 @@ async fn connect_form_errors_and_missing_deployment_settings() {
             json!({"region": "us", "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET}),
         )
         .await;
-    let problem = refused.problem(StatusCode::NOT_IMPLEMENTED);
+    let problem = refused.problem(StatusCode::SERVICE_UNAVAILABLE);
     assert!(
         problem["detail"]
             .as_str()

@@ -6,9 +6,10 @@ use secrecy::{ExposeSecret, SecretString};
 use shared::{
     domain::{
         Asset, AssetFields, AutotaskSettings, CONSENT_TTL, Connection, ConnectionStatus,
-        HaloSettings, NinjaRegion, OrgId, OrgMapping, OrgTarget, Organization, PendingConsent,
-        Plan, PlanId, PlanMapping, PlanTarget, Provider, ProviderSettings, SyncCounts, SyncKind,
-        SyncRun, SyncStatus, SyncTrigger, TenantId, TicketRecord, VendorInstance, state_hash,
+        HaloSettings, IdempotencyRecord, NinjaRegion, OrgId, OrgMapping, OrgTarget, Organization,
+        PendingConsent, Plan, PlanId, PlanMapping, PlanTarget, Provider, ProviderSettings,
+        StoredResponse, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger, TenantId,
+        TicketRecord, VendorInstance, state_hash,
     },
     ports::{Cursor, Expect, LeaseKind, SecretName, StoreError},
 };
@@ -803,6 +804,50 @@ mod checks {
         );
     }
 
+    pub async fn idempotency_keys_are_created_once_per_tenant_and_expire(b: Backend) {
+        let t = tenant("acme");
+        let now = shared::ports::Clock::now(&*b.clock);
+        let record = IdempotencyRecord {
+            fingerprint: "f1".into(),
+            response: None,
+            in_flight_until: now + Duration::seconds(60),
+            version: 0,
+        };
+        let expires = now + Duration::hours(24);
+        let held = b
+            .store
+            .put_idempotency(&t, "k1", &record, Expect::Absent, expires)
+            .await
+            .unwrap();
+        assert!(matches!(
+            b.store
+                .put_idempotency(&t, "k1", &record, Expect::Absent, expires)
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        b.store
+            .put_idempotency(&tenant("other"), "k1", &record, Expect::Absent, expires)
+            .await
+            .expect("another tenant's key of the same name is its own");
+        let done = IdempotencyRecord {
+            response: Some(StoredResponse {
+                status: 201,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: "{}".into(),
+            }),
+            ..held.clone()
+        };
+        b.store
+            .put_idempotency(&t, "k1", &done, Expect::Version(held.version), expires)
+            .await
+            .unwrap();
+        let read = b.store.get_idempotency(&t, "k1").await.unwrap().unwrap();
+        assert_eq!(read.response, done.response);
+        b.clock.advance(Duration::hours(25));
+        assert_eq!(b.store.get_idempotency(&t, "k1").await.unwrap(), None);
+        b.store.delete_idempotency(&t, "k1").await.unwrap();
+    }
+
     pub async fn tenants_are_isolated(b: Backend) {
         let (a, other) = (tenant("tenant-a"), tenant("tenant-ab"));
         b.store
@@ -1235,4 +1280,5 @@ both_back_ends!(
     abandoned_consents_stay_listed_for_the_sweep,
     assets_list_per_organization_and_go_with_revoke,
     ticket_records_are_claimed_once_and_repeats_never_lost,
+    idempotency_keys_are_created_once_per_tenant_and_expire,
 );

@@ -9,7 +9,7 @@ use std::{os::unix::fs::PermissionsExt, path::Path, sync::Arc};
 
 use axum::{Router, body::Body, extract::State, response::IntoResponse, routing::get};
 use bytes::Bytes;
-use http::{Request, Response, header};
+use http::{HeaderValue, Request, Response, header};
 use shared::{
     api::{self, ApiError, App, MAX_BODY_BYTES, Scope},
     config::Settings,
@@ -18,6 +18,7 @@ use shared::{
     providers::{self, autotask::IntegrationCode},
     store::{TableStore, local_secrets::LocalSecrets, sqlite::SqliteTable},
 };
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use token::TokenKey;
 
@@ -30,6 +31,8 @@ pub struct Runner {
     pub tokens: Arc<TokenKey>,
     /// What `GET /sandbox` answers, in sandbox mode.
     sandbox: Option<Arc<serde_json::Value>>,
+    /// Browser origins allowed to call the API (CORS), like the template's `PortalOrigins`.
+    cors_origins: Vec<HeaderValue>,
 }
 
 /// Failure to set the runner up (data directory, keys, storage).
@@ -74,6 +77,7 @@ impl Runner {
             app,
             tokens: Arc::new(tokens),
             sandbox: None,
+            cors_origins: Vec::new(),
         })
     }
 
@@ -81,6 +85,29 @@ impl Runner {
     pub fn with_sandbox_info(mut self, info: serde_json::Value) -> Self {
         self.sandbox = Some(Arc::new(info));
         self
+    }
+
+    /// Lets browsers on `origins` (`scheme://host[:port]`) call the API, as API Gateway's CORS
+    /// configuration does for the portal's origins; preflights from others get no allow header.
+    pub fn with_cors_origins(mut self, origins: &[String]) -> Result<Self, SetupError> {
+        self.cors_origins = origins
+            .iter()
+            .map(|o| {
+                let origin = o.trim().trim_end_matches('/');
+                url::Url::parse(origin)
+                    .ok()
+                    .filter(|u| {
+                        matches!(u.scheme(), "http" | "https")
+                            && u.path() == "/"
+                            && u.query().is_none()
+                    })
+                    .and_then(|_| HeaderValue::from_str(origin).ok())
+                    .ok_or_else(|| {
+                        SetupError(format!("CORS origin {o:?} is not scheme://host[:port]"))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(self)
     }
 
     /// The HTTP router serving every route of the API (and `/sandbox` in sandbox mode).
@@ -97,9 +124,30 @@ impl Runner {
                 }),
             );
         }
-        router.fallback(serve).with_state(self)
+        let cors = cors(&self.cors_origins);
+        router.fallback(serve).with_state(self).layer(cors)
     }
 }
+
+/// What the template's `CorsConfiguration` allows: the methods the API uses, the request
+/// headers the portal sends, the response headers it reads.
+fn cors(origins: &[HeaderValue]) -> CorsLayer {
+    use http::{HeaderName, Method};
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        .allow_methods([Method::GET, Method::PUT, Method::POST, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([header::ETAG, header::LOCATION, header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECS))
+}
+
+/// How long browsers may cache a preflight; the template's `MaxAge` is the same.
+pub const CORS_MAX_AGE_SECS: u64 = 600;
 
 /// The runner's stand-in for the portal's integrations page, where the OAuth callback sends
 /// the browser (`PORTAL_URL` by default).

@@ -33,6 +33,11 @@ struct Cli {
     /// hourly EventBridge schedule); 0 turns them off.
     #[arg(long, env = "LOCAL_SCHEDULE_SECS", default_value_t = 3600)]
     schedule_every: u64,
+    /// Browser origins allowed to call the API (CORS), `scheme://host[:port]`, repeated or
+    /// comma-separated; by default the origin of the portal page (`PORTAL_URL`, else the
+    /// runner's own stand-in page).
+    #[arg(long = "cors-origin", env = "CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -62,7 +67,15 @@ async fn main() -> ExitCode {
     let sandbox = cli.sandbox || !(cli.no_sandbox || real_vendors);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Token { tenant, role } => print_token(&cli.data_dir, &tenant, &role),
-        Command::Serve => serve(cli.port, &cli.data_dir, sandbox, cli.schedule_every).await,
+        Command::Serve => {
+            let options = ServeOptions {
+                port: cli.port,
+                sandbox,
+                schedule_every: cli.schedule_every,
+                cors_origins: cli.cors_origins,
+            };
+            serve(&cli.data_dir, options).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -85,12 +98,21 @@ fn print_token(data_dir: &std::path::Path, tenant: &str, role: &str) -> Result<(
     Ok(())
 }
 
-async fn serve(
+/// How `serve` runs.
+struct ServeOptions {
     port: u16,
-    data_dir: &std::path::Path,
     sandbox: bool,
     schedule_every: u64,
-) -> Result<(), String> {
+    cors_origins: Vec<String>,
+}
+
+async fn serve(data_dir: &std::path::Path, options: ServeOptions) -> Result<(), String> {
+    let ServeOptions {
+        port,
+        sandbox,
+        schedule_every,
+        mut cors_origins,
+    } = options;
     telemetry::init_json();
     let mut settings = settings()?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -113,7 +135,15 @@ async fn serve(
         };
         (None, code)
     };
-    let mut runner = Runner::open(data_dir, settings, code).map_err(|e| e.to_string())?;
+    if cors_origins.is_empty()
+        && let Some(portal) = settings.portal_url.as_deref()
+        && let Ok(url) = url::Url::parse(portal)
+    {
+        cors_origins.push(url.origin().ascii_serialization());
+    }
+    let mut runner = Runner::open(data_dir, settings, code)
+        .and_then(|r| r.with_cors_origins(&cors_origins))
+        .map_err(|e| e.to_string())?;
     if let Some(s) = &sandboxes {
         runner = runner.with_sandbox_info(s.info());
     }

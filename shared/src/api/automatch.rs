@@ -75,8 +75,8 @@ pub(super) async fn auto_match_orgs(
 ) -> Result<Response<Bytes>, ApiError> {
     let mapper = vendor::capability(app, provider, "organization auto-match", |i| i.mapper())?;
     let (kind, target_of) = mapper.match_target().ok_or_else(|| {
-        ApiError::NotImplemented(format!(
-            "{} links need more than a name; map organizations one by one",
+        ApiError::NotFound(format!(
+            "{} has no organization auto-match: its links need more than a name, so organizations are mapped one by one",
             provider.display_name()
         ))
     })?;

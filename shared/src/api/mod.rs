@@ -8,6 +8,7 @@ mod automatch;
 mod body;
 mod configuration;
 mod connect;
+mod idempotency;
 mod integrations;
 mod mapping;
 mod oauth;
@@ -72,6 +73,14 @@ pub async fn handle(
                 // Boxed: every handler's future is a variant of this one, too large for the
                 // 2 MiB stacks of the runner's worker threads in debug builds.
                 let work = Box::pin(dispatch(app, route, &params, caller.as_ref(), &req));
+                let answer = async { work.await.unwrap_or_else(ApiError::into_response) };
+                let work = async {
+                    if req.method() == http::Method::POST {
+                        idempotency::once(app, &c.tenant, &req, answer).await
+                    } else {
+                        Ok(answer.await)
+                    }
+                };
                 context::with_caller(on_behalf, work).await
             }
             None => Box::pin(dispatch(app, route, &params, None, &req)).await,

@@ -26,7 +26,7 @@ use crate::{
 /// in their vendor app.
 pub fn redirect_uri(app: &App, provider: Provider) -> Result<String, ApiError> {
     let base = app.settings.public_api_url.as_deref().ok_or_else(|| {
-        ApiError::NotImplemented(
+        ApiError::NotConfigured(
             "this deployment has no PUBLIC_API_URL, so it has no OAuth redirect URI".into(),
         )
     })?;
@@ -62,8 +62,8 @@ pub(super) async fn start(
     let consent_hash = state_hash(&secrets.state);
     let started = consent.start(request, &secrets.state, &secrets.code_challenge, &redirect)?;
     let VendorInstance::Ninjaone { region } = started.instance else {
-        return Err(ApiError::NotImplemented(format!(
-            "{} consent is not available in this build",
+        return Err(ApiError::NotFound(format!(
+            "{} has no OAuth consent",
             provider.display_name()
         )));
     };
@@ -149,7 +149,7 @@ pub(super) async fn callback(
         .as_deref()
         .and_then(|p| Url::parse(p).ok())
         .ok_or_else(|| {
-            ApiError::NotImplemented(
+            ApiError::NotConfigured(
                 "this deployment has no PORTAL_URL to return the partner to".into(),
             )
         })?;

@@ -64,9 +64,9 @@ pub enum ApiError {
         /// Seconds until the attempts are counted afresh.
         retry_after: u64,
     },
-    /// The route's work has not landed in this build.
+    /// This deployment lacks a setting the route needs (`PORTAL_URL`, `PUBLIC_API_URL`).
     #[error("{0}")]
-    NotImplemented(String),
+    NotConfigured(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -230,7 +230,7 @@ impl ApiError {
                 | JobError::NeedsReconnect(..)
                 | JobError::Precondition(_)
                 | JobError::Busy => Shape::new(StatusCode::CONFLICT, e.to_string()),
-                JobError::Unsupported(_) => Shape::new(StatusCode::NOT_IMPLEMENTED, e.to_string()),
+                JobError::Unsupported(_) => Shape::new(StatusCode::NOT_FOUND, e.to_string()),
                 JobError::RunNotFound => Shape::new(StatusCode::NOT_FOUND, e.to_string()),
                 JobError::TicketInFlight => {
                     let mut s = Shape::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
@@ -261,7 +261,7 @@ impl ApiError {
                     ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
                     ApiError::Conflict(_) => StatusCode::CONFLICT,
                     ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-                    _ => StatusCode::NOT_IMPLEMENTED,
+                    _ => StatusCode::SERVICE_UNAVAILABLE,
                 },
                 other.to_string(),
             ),
@@ -277,7 +277,7 @@ impl ApiError {
     pub fn into_response(self) -> Response<Bytes> {
         let shape = self.shape();
         let status = shape.status;
-        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
+        if status.is_server_error() {
             tracing::error!(error = %self, status = status.as_u16(), "request failed");
         }
         let body = Problem {
@@ -332,7 +332,6 @@ fn slug(status: StatusCode) -> &'static str {
         StatusCode::CONFLICT => "conflict",
         StatusCode::PRECONDITION_FAILED => "stale-version",
         StatusCode::TOO_MANY_REQUESTS => "too-many-attempts",
-        StatusCode::NOT_IMPLEMENTED => "not-implemented",
         StatusCode::BAD_GATEWAY => "vendor-unavailable",
         StatusCode::GATEWAY_TIMEOUT => "vendor-timeout",
         StatusCode::SERVICE_UNAVAILABLE => "unavailable",

@@ -15,7 +15,8 @@ use super::{
 use crate::{
     app::App,
     domain::{
-        Alert, AuditAction, Provider, ProviderKind, SyncKind, SyncRun, SyncTrigger, TenantId,
+        Alert, AuditAction, FieldError, Provider, ProviderKind, SyncKind, SyncRun, SyncTrigger,
+        TenantId,
     },
     jobs::{runs, tickets},
 };
@@ -50,15 +51,19 @@ pub(super) async fn start(
     if kinds.is_empty() {
         return Err(ApiError::bad_field("kinds", "must name at least one kind"));
     }
-    // Seats (PSAs) and assets (RMMs) are the kinds this build syncs.
+    // Seats (PSAs) and assets (RMMs) are the kinds that sync.
     if let Some(other) = kinds
         .iter()
         .find(|k| !matches!(k, SyncKind::Seats | SyncKind::Assets))
     {
-        return Err(ApiError::NotImplemented(format!(
-            "{} cannot sync {other:?} in this build yet",
-            provider.display_name()
-        )));
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "kinds",
+            format!(
+                "{} does not sync {}; the kinds that sync are seats (PSAs) and assets (RMMs)",
+                provider.display_name(),
+                other.as_str()
+            ),
+        )]));
     }
     if kinds.contains(&SyncKind::Assets) {
         vendor::capability(app, provider, "asset import", |i| i.asset_source())?;

@@ -11,7 +11,7 @@ use crate::{
     ports::{Expect, Integration, Session, StoreError, VendorError},
 };
 
-/// The provider's capability `pick`, or a 501 naming the feature.
+/// The provider's capability `pick`, or a 404 saying the provider has no such feature.
 pub(super) fn capability<'a, T: ?Sized>(
     app: &'a App,
     provider: Provider,
@@ -21,12 +21,7 @@ pub(super) fn capability<'a, T: ?Sized>(
     app.integrations
         .get(provider)
         .and_then(pick)
-        .ok_or_else(|| {
-            ApiError::NotImplemented(format!(
-                "{} {feature} is not available in this build yet",
-                provider.display_name()
-            ))
-        })
+        .ok_or_else(|| ApiError::NotFound(format!("{} has no {feature}", provider.display_name())))
 }
 
 /// The tenant's session with `provider` (409 when not connected or needing a re-connect).

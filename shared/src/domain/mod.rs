@@ -10,6 +10,7 @@ mod configuration;
 mod connection;
 mod consent;
 mod credentials;
+mod idempotency;
 mod ids;
 mod mapping;
 pub mod matching;
@@ -28,6 +29,9 @@ pub use configuration::{
 pub use connection::{Connection, ConnectionStatus, NinjaRegion, VendorInstance};
 pub use consent::{CONSENT_TTL, ConsentSecrets, PendingConsent, pkce_challenge, state_hash};
 pub use credentials::{AutotaskCredentials, ConnectRequest, HaloCredentials, NinjaCredentials};
+pub use idempotency::{
+    IDEMPOTENCY_IN_FLIGHT, IDEMPOTENCY_TTL, IdempotencyRecord, IdempotentStep, StoredResponse,
+};
 pub use ids::{InvalidId, OrgId, PlanId, TenantId};
 pub use mapping::{OrgMapping, OrgTarget, PlanMapping, PlanTarget};
 pub use platform::{Organization, Plan};

@@ -323,8 +323,9 @@ async fn sync_kind(
         SyncKind::Seats => seats::sync(app, session, run, request.org.as_ref()).await,
         SyncKind::Assets => assets::import(app, session, run).await,
         other => Err(JobError::Unsupported(format!(
-            "{} cannot sync {other:?} in this build",
-            request.provider.display_name()
+            "{} does not sync {}",
+            request.provider.display_name(),
+            other.as_str()
         ))),
     };
     // What the kind wrote: seat counts changed at the vendor, or records stored from it.

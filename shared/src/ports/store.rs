@@ -5,9 +5,9 @@ use time::{Duration, OffsetDateTime};
 use ulid::Ulid;
 
 use crate::domain::{
-    Asset, AuditRecord, Configuration, Connection, OrgId, OrgMapping, Organization, PendingConsent,
-    Plan, PlanId, PlanMapping, Provider, ProviderSettings, Repeats, SeatIntent, SyncRun, TenantId,
-    TicketRecord,
+    Asset, AuditRecord, Configuration, Connection, IdempotencyRecord, OrgId, OrgMapping,
+    Organization, PendingConsent, Plan, PlanId, PlanMapping, Provider, ProviderSettings, Repeats,
+    SeatIntent, SyncRun, TenantId, TicketRecord,
 };
 
 /// A storage back end failed or refused a conditional write.
@@ -411,6 +411,31 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Page<AuditRecord>, StoreError>;
 }
 
+/// `Idempotency-Key` records of each tenant, kept for [`crate::domain::IDEMPOTENCY_TTL`].
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// The record of a key (by its hash), unless it expired.
+    async fn get_idempotency(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Writes a key's record if `expect` holds (create-only for a new key, the version read
+    /// to take over from a request that died or to store the answer); it expires at
+    /// `expires_at`.
+    async fn put_idempotency(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+        record: &IdempotencyRecord,
+        expect: Expect,
+        expires_at: OffsetDateTime,
+    ) -> Result<IdempotencyRecord, StoreError>;
+    /// Forgets a key (its request failed: a retry runs it again).
+    async fn delete_idempotency(&self, tenant: &TenantId, key_hash: &str)
+    -> Result<(), StoreError>;
+}
+
 /// Every storage capability, for wiring.
 pub trait Store:
     ConnectionStore
@@ -425,6 +450,7 @@ pub trait Store:
     + AssetStore
     + AttemptStore
     + AuditStore
+    + IdempotencyStore
 {
 }
 
@@ -441,5 +467,6 @@ impl<T> Store for T where
         + AssetStore
         + AttemptStore
         + AuditStore
+        + IdempotencyStore
 {
 }

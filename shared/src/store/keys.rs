@@ -113,6 +113,11 @@ pub fn audit_sk(id: ulid::Ulid) -> String {
 /// Prefix of a tenant's audit trail.
 pub const AUDIT_PREFIX: &str = "AUDIT#";
 
+/// An `Idempotency-Key`'s record, by the key's hash (keys are the client's text).
+pub fn idempotency_sk(key_hash: &str) -> String {
+    format!("IDEMP#{key_hash}")
+}
+
 /// A pending OAuth consent; outside every tenant partition, since the callback knows only the
 /// state.
 pub fn consent_pk(state_hash: &str) -> String {

@@ -14,14 +14,14 @@ use super::{
 };
 use crate::{
     domain::{
-        Asset, AuditRecord, Configuration, Connection, OrgId, OrgMapping, Organization,
-        PendingConsent, Plan, PlanId, PlanMapping, Provider, ProviderSettings, Repeats, SeatIntent,
-        SyncRun, TenantId, TicketRecord,
+        Asset, AuditRecord, Configuration, Connection, IdempotencyRecord, OrgId, OrgMapping,
+        Organization, PendingConsent, Plan, PlanId, PlanMapping, Provider, ProviderSettings,
+        Repeats, SeatIntent, SyncRun, TenantId, TicketRecord,
     },
     ports::{
         AssetStore, AttemptStore, AuditStore, Clock, ConfigurationStore, ConnectionStore,
-        ConsentStore, Cursor, Expect, JournalStore, Lease, LeaseKind, LeaseStore, MappingStore,
-        Page, PlatformStore, StoreError, SyncRunStore, TicketStore,
+        ConsentStore, Cursor, Expect, IdempotencyStore, JournalStore, Lease, LeaseKind, LeaseStore,
+        MappingStore, Page, PlatformStore, StoreError, SyncRunStore, TicketStore,
     },
 };
 
@@ -48,7 +48,8 @@ versioned!(
     PlanMapping,
     OrgMapping,
     SyncRun,
-    TicketRecord
+    TicketRecord,
+    IdempotencyRecord
 );
 impl Record for Plan {}
 impl Record for Organization {}
@@ -1008,5 +1009,43 @@ impl<T: Table> AuditStore for TableStore<T> {
                 None => return Ok(Page { items, next: None }),
             }
         }
+    }
+}
+
+#[async_trait]
+impl<T: Table> IdempotencyStore for TableStore<T> {
+    async fn get_idempotency(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.get_record(&keys::tenant_pk(tenant), &keys::idempotency_sk(key_hash))
+            .await
+    }
+
+    async fn put_idempotency(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+        record: &IdempotencyRecord,
+        expect: Expect,
+        expires_at: OffsetDateTime,
+    ) -> Result<IdempotencyRecord, StoreError> {
+        let mut place = Placement::at(keys::tenant_pk(tenant), keys::idempotency_sk(key_hash));
+        place.expires_at = Some(expiry(expires_at));
+        let version = self.put_record(place, record, expect).await?;
+        Ok(IdempotencyRecord {
+            version,
+            ..record.clone()
+        })
+    }
+
+    async fn delete_idempotency(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+    ) -> Result<(), StoreError> {
+        self.delete_item(&keys::tenant_pk(tenant), &keys::idempotency_sk(key_hash))
+            .await
     }
 }
