@@ -43,7 +43,7 @@ async fn preflight(portal: &Portal, origin: &str) -> Reply {
         .await
 }
 
-fn header_of<'a>(reply: &'a Reply, name: header::HeaderName) -> Option<&'a str> {
+fn header_of(reply: &Reply, name: header::HeaderName) -> Option<&str> {
     reply.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
