@@ -59,7 +59,7 @@ const CASES: &[Case] = &[
         fixture: "apigw-v2/oauth-callback-ninjaone.json",
         // An unknown state sends the browser back to the portal with the reason.
         check: |a| {
-            status(a, 302)?;
+            status(a, 303)?;
             let location = a["headers"]["location"].as_str().unwrap_or_default();
             location
                 .contains("error=invalid_state")
