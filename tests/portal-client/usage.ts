@@ -1,0 +1,104 @@
+// What the portal does with the API, typed by the types openapi-typescript generates from
+// infra/openapi.yaml: connect Autotask, read the options, save a configuration, map an
+// organization, start a sync and read the run. `tsc --noEmit` must accept it unchanged.
+import type { components, paths } from "./api";
+
+type Problem = components["schemas"]["Problem"];
+type Cards = paths["/v1/integrations"]["get"]["responses"]["200"]["content"]["application/json"];
+type ConnectForm =
+  paths["/v1/integrations/{provider}/connect"]["post"]["requestBody"]["content"]["application/json"];
+type Connected =
+  paths["/v1/integrations/{provider}/connect"]["post"]["responses"]["201"]["content"]["application/json"];
+type Options =
+  paths["/v1/integrations/{provider}/options/{list}"]["get"]["responses"]["200"]["content"]["application/json"];
+type SettingsForm =
+  paths["/v1/integrations/{provider}/configuration"]["put"]["requestBody"]["content"]["application/json"];
+type OrgLink =
+  paths["/v1/integrations/{provider}/org-mappings/{org_id}"]["put"]["requestBody"]["content"]["application/json"];
+type SyncForm = NonNullable<
+  paths["/v1/integrations/{provider}/sync"]["post"]["requestBody"]
+>["content"]["application/json"];
+type Run =
+  paths["/v1/integrations/{provider}/sync-runs/{run_id}"]["get"]["responses"]["200"]["content"]["application/json"];
+
+/** A call's answer: the body on success, the problem otherwise. */
+type Answer<T> = { ok: true; status: number; body: T } | { ok: false; status: number; problem: Problem };
+
+const API = "https://integrations-api.platform.example";
+
+/** The one place JSON meets the types (a generated client does the same). */
+async function call<T>(
+  method: "GET" | "PUT" | "POST" | "DELETE",
+  path: string,
+  token: string,
+  body?: unknown,
+  idempotencyKey?: string,
+): Promise<Answer<T>> {
+  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (idempotencyKey !== undefined) headers["idempotency-key"] = idempotencyKey;
+  const response = await fetch(API + path, {
+    method,
+    headers,
+    body: body === undefined ? null : JSON.stringify(body),
+  });
+  const json: unknown = response.status === 204 ? null : await response.json();
+  return response.ok
+    ? { ok: true, status: response.status, body: json as T }
+    : { ok: false, status: response.status, problem: json as Problem };
+}
+
+/** Shows a problem's field errors next to their fields, or its detail. */
+function show(problem: Problem, fieldError: (field: string, message: string) => void): string {
+  for (const error of problem.errors ?? []) {
+    fieldError(error.field, error.message);
+  }
+  return problem.request_id === undefined ? problem.detail : `${problem.detail} (${problem.request_id})`;
+}
+
+export async function setUpAutotask(
+  token: string,
+  fieldError: (field: string, message: string) => void,
+): Promise<string> {
+  const form: ConnectForm = { username: "api-user@msp.example", secret: "from-the-connect-form" };
+  const connected = await call<Connected>(
+    "POST",
+    "/v1/integrations/autotask/connect",
+    token,
+    form,
+    crypto.randomUUID(),
+  );
+  if (!connected.ok) return show(connected.problem, fieldError);
+
+  const cards = await call<Cards>("GET", "/v1/integrations", token);
+  if (!cards.ok) return show(cards.problem, fieldError);
+  const card = cards.body.integrations.find((c) => c.provider === "autotask");
+  if (card?.status !== "connected") return `Autotask is ${card?.status ?? "missing"}`;
+
+  const queues = await call<Options>("GET", "/v1/integrations/autotask/options/queues", token);
+  if (!queues.ok) return show(queues.problem, fieldError);
+  const queue = queues.body.items.find((q) => q.is_default) ?? queues.body.items[0];
+  if (queue === undefined) return "Autotask has no queues";
+  const settings: SettingsForm = {
+    sync_seat_quantity: true,
+    ticket_type: 5,
+    sla: 1,
+    priority: 1,
+    queue: queue.id,
+    status: 1,
+  };
+  const saved = await call("PUT", "/v1/integrations/autotask/configuration", token, settings);
+  if (!saved.ok) return show(saved.problem, fieldError);
+
+  const link: OrgLink = { company_id: 1004, contract_id: 1005, contract_service_id: 1006 };
+  const linked = await call("PUT", "/v1/integrations/autotask/org-mappings/acme", token, link);
+  if (!linked.ok) return show(linked.problem, fieldError);
+
+  const sync: SyncForm = { kinds: ["seats"] };
+  const started = await call<Run>("POST", "/v1/integrations/autotask/sync", token, sync, crypto.randomUUID());
+  if (!started.ok) return show(started.problem, fieldError);
+  const run = await call<Run>("GET", `/v1/integrations/autotask/sync-runs/${started.body.id}`, token);
+  if (!run.ok) return show(run.problem, fieldError);
+  const { changed, unchanged, failed } = run.body.counts;
+  return `${run.body.status}: ${changed} changed, ${unchanged} unchanged, ${failed} failed`;
+}
