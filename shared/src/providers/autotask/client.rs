@@ -2,10 +2,6 @@
 //! at most N concurrent calls per endpoint, an hourly budget per connection, and retries that
 //! honour `Retry-After` and never repeat a write whose outcome is unknown.
 
-use crate::providers::http::{CountedSend, count_retry, count_throttle};
-
-/// The vendor's name in the metrics.
-const VENDOR: &str = "autotask";
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -26,9 +22,15 @@ use crate::{
     ports::VendorError,
     providers::{
         budget::RollingBudget,
-        http::{backoff, origin, retry_after, transport_error, vendor_url},
+        http::{
+            CountedSend, backoff, count_retry, count_throttle, origin, retry_after,
+            transport_error, vendor_url,
+        },
     },
 };
+
+/// The vendor's name in the metrics.
+const VENDOR: &str = "autotask";
 
 /// Autotask's page size, and the most ids we put in one `in` filter.
 pub const PAGE: usize = 500;

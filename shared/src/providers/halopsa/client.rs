@@ -3,10 +3,6 @@
 //! retries that honour `Retry-After` (a minute when Halo does not say) and never repeat a
 //! create whose outcome is unknown.
 
-use crate::providers::http::{CountedSend, count_retry, count_throttle};
-
-/// The vendor's name in the metrics.
-const VENDOR: &str = "halopsa";
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -25,9 +21,12 @@ use crate::{
     ports::VendorError,
     providers::{
         budget::RollingBudget,
-        http::{backoff, retry_after, transport_error},
+        http::{CountedSend, backoff, count_retry, count_throttle, retry_after, transport_error},
     },
 };
+
+/// The vendor's name in the metrics.
+const VENDOR: &str = "halopsa";
 
 /// Attempts per call (first try included).
 const ATTEMPTS: u32 = 4;

@@ -1,7 +1,6 @@
 //! Connecting: check the site address, discover the authorisation server, get a token, and
 //! prove the agent may read customers and software licences.
 
-use crate::providers::http::CountedSend;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -18,7 +17,7 @@ use super::{
 use crate::{
     domain::{ConnectRequest, FieldError, TenantId, VendorInstance},
     ports::{Connected, Connector, VendorError},
-    providers::http::{retry_after, transport_error},
+    providers::http::{CountedSend, retry_after, transport_error},
 };
 
 /// Domains of Halo's hosted instances: an authorisation server there may differ from the site

@@ -1,10 +1,6 @@
 //! The NinjaOne REST client: the token endpoint, bearer calls with retries that honour
 //! `Retry-After`, and `after`-cursor paging that follows every page.
 
-use crate::providers::http::{CountedSend, count_retry, count_throttle};
-
-/// The vendor's name in the metrics.
-const VENDOR: &str = "ninjaone";
 use std::{sync::Arc, time::Duration};
 
 use http::{HeaderValue, StatusCode, header};
@@ -16,8 +12,13 @@ use url::Url;
 use super::wire::{OAuthError, Token};
 use crate::{
     ports::VendorError,
-    providers::http::{backoff, retry_after, transport_error},
+    providers::http::{
+        CountedSend, backoff, count_retry, count_throttle, retry_after, transport_error,
+    },
 };
+
+/// The vendor's name in the metrics.
+const VENDOR: &str = "ninjaone";
 
 /// Attempts per call (first try included).
 const ATTEMPTS: u32 = 4;

@@ -5,7 +5,6 @@
 mod client;
 mod wire;
 
-use crate::providers::http::CountedSend;
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex, OnceLock},
@@ -22,7 +21,7 @@ use url::Url;
 use client::Client;
 use wire::{Device, Location, Organization, Role};
 
-use super::http;
+use super::http::{self, CountedSend};
 use crate::{
     domain::{
         ConnectRequest, FieldError, NinjaRegion, OrgTarget, PlanTarget, Provider, TenantId,
