@@ -1,6 +1,7 @@
 //! Test support: the two storage back ends made fresh for each test, a clock tests can move,
 //! the moto connection, log capture, and the portal's view of the API.
 
+pub mod journeys;
 pub mod portal;
 pub mod runtime_api;
 

@@ -4,7 +4,10 @@
 //! with that secret by the hourly schedule.
 
 use http::StatusCode;
-use integration_tests::portal::{Portal, Reply};
+use integration_tests::{
+    journeys,
+    portal::{Portal, Reply},
+};
 use serde_json::{Value, json};
 use shared::{
     config::Settings,
@@ -15,8 +18,6 @@ use shared::{
 };
 
 const TENANT: &str = "ops-msp";
-const API: &str = "https://integrations-api.example";
-const PORTAL: &str = "https://portal.example/integrations";
 
 /// Asserts a 429 problem whose `Retry-After` ends with the clock hour.
 fn assert_throttled(reply: &Reply) {
@@ -158,50 +159,23 @@ async fn halopsa_refusals_are_throttled() {
 #[tokio::test]
 async fn ninjaone_refused_consents_are_throttled() {
     let sandbox = sandbox::ninjaone::Sandbox::start(sandbox::ninjaone::State::demo()).await;
-    sandbox.with(|s| {
-        s.redirect_uris
-            .push(format!("{API}/v1/oauth/ninjaone/callback"))
-    });
-    let mut settings = halo_settings();
-    settings.vendors.ninjaone_base_url = Some(sandbox.base_url());
-    settings.public_api_url = Some(API.into());
-    settings.portal_url = Some(PORTAL.into());
-    let portal = Portal::with_settings(settings, IntegrationCode::Missing);
+    let portal = journeys::ninjaone_portal(&sandbox);
     let admin = portal.admin(TENANT);
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let start = |secret: &'static str| {
-        portal.post(
-            "/v1/integrations/ninjaone/connect",
-            &admin,
-            json!({"region": "us", "client_id": sandbox::ninjaone::DEMO_CLIENT_ID, "client_secret": secret}),
-        )
-    };
     for _ in 0..5 {
-        let started = start("guess").await;
-        assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
-        let consent = browser
-            .get(started.body["authorize_url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
-        let back = url::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
-        let landed = portal
-            .raw(
-                http::Method::GET,
-                &back.as_str()[API.len()..],
-                None,
-                None,
-                vec![],
-            )
-            .await;
-        let location = landed.headers["location"].to_str().unwrap();
-        assert!(location.contains("error=exchange_failed"), "{location}");
+        let landed = journeys::ninjaone_consent(&portal, &admin, "guess").await;
+        assert!(
+            landed.as_str().contains("error=exchange_failed"),
+            "{landed}"
+        );
     }
     let exchanges = sandbox.with(|s| s.code_exchanges);
-    let sixth = start(sandbox::ninjaone::DEMO_CLIENT_SECRET).await;
+    let sixth = portal
+        .post(
+            "/v1/integrations/ninjaone/connect",
+            &admin,
+            json!({"region": "us", "client_id": sandbox::ninjaone::DEMO_CLIENT_ID, "client_secret": sandbox::ninjaone::DEMO_CLIENT_SECRET}),
+        )
+        .await;
     assert_throttled(&sixth);
     assert_eq!(sandbox.with(|s| s.code_exchanges), exchanges);
 }
@@ -275,36 +249,7 @@ async fn the_schedule_never_retries_a_refused_autotask_secret() {
     let sandbox = sandbox::autotask::Sandbox::demo().await;
     let portal = autotask_world(&sandbox);
     let admin = portal.admin(TENANT);
-    let connected = portal
-        .post(
-            "/v1/integrations/autotask/connect",
-            &admin,
-            json!({"username": sandbox::autotask::DEMO_USERNAME, "secret": sandbox::autotask::DEMO_SECRET}),
-        )
-        .await;
-    assert_eq!(connected.status, StatusCode::CREATED);
-    for (path, body) in [
-        (
-            "/v1/integrations/autotask/configuration",
-            json!({"sync_seat_quantity": true, "ticket_type": 5, "sla": 1, "priority": 1, "queue": 29683482, "status": 1}),
-        ),
-        ("/v1/plans/backup", json!({"name": "Backup"})),
-        (
-            "/v1/integrations/autotask/plan-mappings/backup",
-            json!({"service_id": 1001}),
-        ),
-        (
-            "/v1/organizations/acme",
-            json!({"name": "Acme Dental", "plan_id": "backup", "seats": 12}),
-        ),
-        (
-            "/v1/integrations/autotask/org-mappings/acme",
-            json!({"company_id": 1004, "contract_id": 1005, "contract_service_id": 1006}),
-        ),
-    ] {
-        let reply = portal.put(path, &admin, body).await;
-        assert!(reply.status.is_success(), "{path}: {}", reply.body);
-    }
+    journeys::autotask_acme_mapped(&portal, &admin, "acme", 12).await;
     // The partner resets the API user's secret in Autotask (seed 002).
     sandbox.with(|s| s.users[0].secret = "reset-by-the-partner".into());
     sync_refused(&portal, &admin, Provider::Autotask, json!(["seats"])).await;
@@ -357,58 +302,9 @@ async fn the_schedule_never_retries_a_refused_halopsa_secret() {
 #[tokio::test]
 async fn the_schedule_never_retries_a_refused_ninjaone_refresh_token() {
     let sandbox = sandbox::ninjaone::Sandbox::start(sandbox::ninjaone::State::demo()).await;
-    sandbox.with(|s| {
-        s.redirect_uris
-            .push(format!("{API}/v1/oauth/ninjaone/callback"))
-    });
-    let mut settings = halo_settings();
-    settings.vendors.ninjaone_base_url = Some(sandbox.base_url());
-    settings.public_api_url = Some(API.into());
-    settings.portal_url = Some(PORTAL.into());
-    let portal = Portal::with_settings(settings, IntegrationCode::Missing);
+    let portal = journeys::ninjaone_portal(&sandbox);
     let admin = portal.admin(TENANT);
-    let started = portal
-        .post(
-            "/v1/integrations/ninjaone/connect",
-            &admin,
-            json!({"region": "us", "client_id": sandbox::ninjaone::DEMO_CLIENT_ID, "client_secret": sandbox::ninjaone::DEMO_CLIENT_SECRET}),
-        )
-        .await;
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let consent = browser
-        .get(started.body["authorize_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let back = url::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
-    portal
-        .raw(
-            http::Method::GET,
-            &back.as_str()[API.len()..],
-            None,
-            None,
-            vec![],
-        )
-        .await;
-    let org = portal
-        .put(
-            "/v1/organizations/acme-ninja",
-            &admin,
-            json!({"name": "ACME Dental, Inc.", "seats": 3}),
-        )
-        .await;
-    assert!(org.status.is_success());
-    let matched = portal
-        .post(
-            "/v1/integrations/ninjaone/org-mappings/auto-match",
-            &admin,
-            json!({}),
-        )
-        .await;
-    assert!(matched.status.is_success(), "{}", matched.body);
+    journeys::ninjaone_acme_linked(&portal, &admin).await;
     // The partner removes the application's access: the refresh token is refused.
     sandbox.with(|s| {
         s.spend_refresh_tokens();
@@ -428,36 +324,7 @@ async fn the_audit_trail_answers_who_changed_what_also_after_a_revoke() {
     let sandbox = sandbox::autotask::Sandbox::demo().await;
     let portal = autotask_world(&sandbox);
     let admin = portal.admin(TENANT);
-    let connected = portal
-        .post(
-            "/v1/integrations/autotask/connect",
-            &admin,
-            json!({"username": sandbox::autotask::DEMO_USERNAME, "secret": sandbox::autotask::DEMO_SECRET}),
-        )
-        .await;
-    assert_eq!(connected.status, StatusCode::CREATED);
-    for (path, body) in [
-        (
-            "/v1/integrations/autotask/configuration",
-            json!({"sync_seat_quantity": true, "ticket_type": 5, "sla": 1, "priority": 1, "queue": 29683482, "status": 1}),
-        ),
-        ("/v1/plans/backup", json!({"name": "Backup"})),
-        (
-            "/v1/integrations/autotask/plan-mappings/backup",
-            json!({"service_id": 1001}),
-        ),
-        (
-            "/v1/organizations/contoso",
-            json!({"name": "Acme Dental", "plan_id": "backup", "seats": 12}),
-        ),
-        (
-            "/v1/integrations/autotask/org-mappings/contoso",
-            json!({"company_id": 1004, "contract_id": 1005, "contract_service_id": 1006}),
-        ),
-    ] {
-        let reply = portal.put(path, &admin, body).await;
-        assert!(reply.status.is_success(), "{path}: {}", reply.body);
-    }
+    journeys::autotask_acme_mapped(&portal, &admin, "contoso", 12).await;
     let sync = portal
         .post(
             "/v1/integrations/autotask/sync",
@@ -571,34 +438,7 @@ async fn metrics_of_a_seat_sync_and_an_import_match_the_vendors_counters() {
     let sandbox = sandbox::autotask::Sandbox::demo().await;
     let portal = autotask_world(&sandbox);
     let admin = portal.admin(TENANT);
-    portal
-        .post(
-            "/v1/integrations/autotask/connect",
-            &admin,
-            json!({"username": sandbox::autotask::DEMO_USERNAME, "secret": sandbox::autotask::DEMO_SECRET}),
-        )
-        .await;
-    for (path, body) in [
-        (
-            "/v1/integrations/autotask/configuration",
-            json!({"sync_seat_quantity": true, "ticket_type": 5, "sla": 1, "priority": 1, "queue": 29683482, "status": 1}),
-        ),
-        ("/v1/plans/backup", json!({"name": "Backup"})),
-        (
-            "/v1/integrations/autotask/plan-mappings/backup",
-            json!({"service_id": 1001}),
-        ),
-        (
-            "/v1/organizations/acme",
-            json!({"name": "Acme Dental", "plan_id": "backup", "seats": 25}),
-        ),
-        (
-            "/v1/integrations/autotask/org-mappings/acme",
-            json!({"company_id": 1004, "contract_id": 1005, "contract_service_id": 1006}),
-        ),
-    ] {
-        portal.put(path, &admin, body).await;
-    }
+    journeys::autotask_acme_mapped(&portal, &admin, "acme", 25).await;
     // The run executes in the request (no queue), so its counts land on this request's lines.
     let mut app = portal.runner.app.clone();
     app.queue = None;
@@ -662,56 +502,8 @@ async fn metrics_of_a_seat_sync_and_an_import_match_the_vendors_counters() {
 
     // An import: NinjaOne's assets.
     let ninja = sandbox::ninjaone::Sandbox::start(sandbox::ninjaone::State::demo()).await;
-    ninja.with(|s| {
-        s.redirect_uris
-            .push(format!("{API}/v1/oauth/ninjaone/callback"))
-    });
-    let mut settings = halo_settings();
-    settings.vendors.ninjaone_base_url = Some(ninja.base_url());
-    settings.public_api_url = Some(API.into());
-    settings.portal_url = Some(PORTAL.into());
-    let portal = Portal::with_settings(settings, IntegrationCode::Missing);
-    let admin = portal.admin(TENANT);
-    let started = portal
-        .post(
-            "/v1/integrations/ninjaone/connect",
-            &admin,
-            json!({"region": "us", "client_id": sandbox::ninjaone::DEMO_CLIENT_ID, "client_secret": sandbox::ninjaone::DEMO_CLIENT_SECRET}),
-        )
-        .await;
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let consent = browser
-        .get(started.body["authorize_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let back = url::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
-    portal
-        .raw(
-            http::Method::GET,
-            &back.as_str()[API.len()..],
-            None,
-            None,
-            vec![],
-        )
-        .await;
-    portal
-        .put(
-            "/v1/organizations/acme-ninja",
-            &admin,
-            json!({"name": "ACME Dental, Inc.", "seats": 3}),
-        )
-        .await;
-    portal
-        .post(
-            "/v1/integrations/ninjaone/org-mappings/auto-match",
-            &admin,
-            json!({}),
-        )
-        .await;
+    let portal = journeys::ninjaone_portal(&ninja);
+    journeys::ninjaone_acme_linked(&portal, &portal.admin(TENANT)).await;
     let mut app = portal.runner.app.clone();
     app.queue = None;
     let calls = ninja.with(|s| s.calls);

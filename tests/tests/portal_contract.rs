@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use http::{Method, Request, StatusCode, header};
-use integration_tests::portal::{Portal, Reply};
+use integration_tests::{
+    journeys,
+    portal::{Portal, Reply},
+};
 use sandbox::autotask::{DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME, Sandbox};
 use serde_json::{Value, json};
 use shared::providers::autotask::IntegrationCode;
@@ -130,43 +133,12 @@ async fn post_with_key(portal: &Portal, path: &str, admin: &str, key: &str, body
         .await
 }
 
-/// Connected, configured, "acme" mapped (the walk-through's seed 000).
-async fn mapped(portal: &Portal, admin: &str) {
-    let connect = json!({"username": DEMO_USERNAME, "secret": DEMO_SECRET});
-    let connected = portal
-        .post("/v1/integrations/autotask/connect", admin, connect)
-        .await;
-    assert_eq!(connected.status, StatusCode::CREATED);
-    for (path, body) in [
-        (
-            "/v1/integrations/autotask/configuration",
-            json!({"sync_seat_quantity": true, "ticket_type": 5, "sla": 1, "priority": 1, "queue": 29683482, "status": 1}),
-        ),
-        ("/v1/plans/backup", json!({"name": "Backup"})),
-        (
-            "/v1/integrations/autotask/plan-mappings/backup",
-            json!({"service_id": 1001}),
-        ),
-        (
-            "/v1/organizations/acme",
-            json!({"name": "Acme Dental", "plan_id": "backup", "seats": 12}),
-        ),
-        (
-            "/v1/integrations/autotask/org-mappings/acme",
-            json!({"company_id": 1004, "contract_id": 1005, "contract_service_id": 1006}),
-        ),
-    ] {
-        let reply = portal.put(path, admin, body).await;
-        assert!(reply.status.is_success(), "{path}: {}", reply.body);
-    }
-}
-
 #[tokio::test]
 async fn a_retried_ticket_answers_the_first_answer_and_posts_once() {
     let sandbox = Sandbox::demo().await;
     let portal = portal(&sandbox);
     let admin = portal.admin(TENANT);
-    mapped(&portal, &admin).await;
+    journeys::autotask_acme_mapped(&portal, &admin, "acme", 12).await;
     let path = "/v1/integrations/autotask/tickets";
     let alert = json!({"org_id": "acme", "dedupe_key": "disk-full:acme", "title": "Disk full", "description": "C: at 99%"});
     let first = post_with_key(&portal, path, &admin, "alert-7f3a", &alert).await;
