@@ -6,10 +6,10 @@ use secrecy::{ExposeSecret, SecretString};
 use shared::{
     domain::{
         Asset, AssetFields, AutotaskSettings, CONSENT_TTL, Connection, ConnectionStatus,
-        HaloSettings, IdempotencyRecord, NinjaRegion, OrgId, OrgMapping, OrgTarget, Organization,
-        PendingConsent, Plan, PlanId, PlanMapping, PlanTarget, Provider, ProviderSettings,
-        StoredResponse, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger, TenantId,
-        TicketRecord, VendorInstance, state_hash,
+        HaloSettings, IdempotencyRecord, ImportFilter, ImportKind, ImportState, ImportedRecord,
+        NinjaRegion, OrgId, OrgMapping, OrgTarget, Organization, PendingConsent, Plan, PlanId,
+        PlanMapping, PlanTarget, Provider, ProviderSettings, StoredResponse, SyncCounts, SyncKind,
+        SyncRun, SyncStatus, SyncTrigger, TenantId, TicketRecord, VendorInstance, state_hash,
     },
     ports::{Cursor, Expect, LeaseKind, SecretName, StoreError},
 };
@@ -848,6 +848,137 @@ mod checks {
         b.store.delete_idempotency(&t, "k1").await.unwrap();
     }
 
+    pub async fn imports_are_batched_per_kind_listed_by_company_and_go_with_revoke(b: Backend) {
+        let t = tenant("acme");
+        let p = Provider::Autotask;
+        let now = shared::ports::Clock::now(&*b.clock);
+        let record = |kind: ImportKind, company: i64, id: i64| ImportedRecord {
+            kind,
+            id,
+            company_id: company,
+            org_id: (company == 1004).then(|| OrgId::new("acme").unwrap()),
+            active: id % 10 != 0,
+            modified_at: Some(now),
+            fields: serde_json::json!({"name": format!("record {id}")})
+                .as_object()
+                .unwrap()
+                .clone(),
+            imported_at: now,
+        };
+        // 60 contacts over three companies: more than one batch of 25, one write call.
+        let contacts: Vec<ImportedRecord> = (1..=60)
+            .map(|i| record(ImportKind::Contacts, 1003 + i % 3, 5000 + i))
+            .collect();
+        b.store.put_imported(&t, p, &contacts).await.unwrap();
+        b.store
+            .put_imported(&t, p, &[record(ImportKind::Customers, 1004, 1004)])
+            .await
+            .unwrap();
+        let all = |filter: ImportFilter| {
+            let store = b.store.clone();
+            let t = t.clone();
+            async move {
+                let mut out = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = store
+                        .list_imported(&t, p, ImportKind::Contacts, &filter, after.as_ref(), 7)
+                        .await
+                        .unwrap();
+                    out.extend(page.items);
+                    match page.next {
+                        Some(next) => after = Some(next),
+                        None => return out,
+                    }
+                }
+            }
+        };
+        assert_eq!(all(ImportFilter::default()).await.len(), 60);
+        let acme = all(ImportFilter {
+            company_id: Some(1004),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(acme.len(), 20);
+        assert!(
+            acme.windows(2).all(|w| w[0].id < w[1].id),
+            "by id within a company"
+        );
+        let linked = all(ImportFilter {
+            org_id: Some(OrgId::new("acme").unwrap()),
+            active: Some(true),
+            ..Default::default()
+        })
+        .await;
+        assert!(linked.iter().all(|r| r.company_id == 1004 && r.active));
+        assert_eq!(linked.len(), 18);
+        // Replacing a record is an upsert by id.
+        let mut changed = contacts[0].clone();
+        changed.active = false;
+        b.store
+            .put_imported(&t, p, &[changed.clone()])
+            .await
+            .unwrap();
+        assert_eq!(all(ImportFilter::default()).await.len(), 60);
+
+        let state = b
+            .store
+            .get_import_state(&t, p, ImportKind::Contacts)
+            .await
+            .unwrap();
+        assert_eq!(state, ImportState::default());
+        let saved = b
+            .store
+            .put_import_state(
+                &t,
+                p,
+                ImportKind::Contacts,
+                &ImportState {
+                    high_water: Some(now),
+                    full_pass_at: Some(now),
+                    version: 0,
+                },
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            b.store
+                .put_import_state(&t, p, ImportKind::Contacts, &saved, Expect::Absent)
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+
+        assert!(
+            b.store
+                .list_imported(
+                    &tenant("other"),
+                    p,
+                    ImportKind::Contacts,
+                    &ImportFilter::default(),
+                    None,
+                    10
+                )
+                .await
+                .unwrap()
+                .items
+                .is_empty(),
+            "another tenant sees none"
+        );
+        b.store.purge_provider(&t, p).await.unwrap();
+        assert!(
+            all(ImportFilter::default()).await.is_empty(),
+            "revoke deletes every record"
+        );
+        assert_eq!(
+            b.store
+                .get_import_state(&t, p, ImportKind::Contacts)
+                .await
+                .unwrap(),
+            ImportState::default()
+        );
+    }
+
     pub async fn tenants_are_isolated(b: Backend) {
         let (a, other) = (tenant("tenant-a"), tenant("tenant-ab"));
         b.store
@@ -1281,4 +1412,5 @@ both_back_ends!(
     assets_list_per_organization_and_go_with_revoke,
     ticket_records_are_claimed_once_and_repeats_never_lost,
     idempotency_keys_are_created_once_per_tenant_and_expire,
+    imports_are_batched_per_kind_listed_by_company_and_go_with_revoke,
 );

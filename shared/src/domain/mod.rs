@@ -12,6 +12,7 @@ mod consent;
 mod credentials;
 mod idempotency;
 mod ids;
+mod import;
 mod mapping;
 pub mod matching;
 mod platform;
@@ -33,6 +34,9 @@ pub use idempotency::{
     IDEMPOTENCY_IN_FLIGHT, IDEMPOTENCY_TTL, IdempotencyRecord, IdempotentStep, StoredResponse,
 };
 pub use ids::{InvalidId, OrgId, PlanId, TenantId};
+pub use import::{
+    FULL_PASS_EVERY, IMPORT_OVERLAP, ImportFilter, ImportKind, ImportState, ImportedRecord,
+};
 pub use mapping::{OrgMapping, OrgTarget, PlanMapping, PlanTarget};
 pub use platform::{Organization, Plan};
 pub use provider::{Provider, ProviderKind, UnknownProvider};

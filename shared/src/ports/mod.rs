@@ -13,8 +13,8 @@ pub use queue::{QueueError, RunQueue, RunRequest};
 pub use secrets::{SecretError, SecretName, Secrets};
 pub use store::{
     AssetStore, AttemptStore, AuditStore, ConfigurationStore, ConnectionStore, ConsentStore,
-    Cursor, Expect, IdempotencyStore, JournalStore, Lease, LeaseKind, LeaseStore, MappingStore,
-    Page, PlatformStore, Store, StoreError, SyncRunStore, TicketStore,
+    Cursor, Expect, IdempotencyStore, ImportStore, JournalStore, Lease, LeaseKind, LeaseStore,
+    MappingStore, Page, PlatformStore, Store, StoreError, SyncRunStore, TicketStore,
 };
 pub use vendor::{
     AssetSource, CatalogItem, CatalogPage, CatalogQuery, Choice, Configurator, Connected,

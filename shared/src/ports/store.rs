@@ -5,9 +5,9 @@ use time::{Duration, OffsetDateTime};
 use ulid::Ulid;
 
 use crate::domain::{
-    Asset, AuditRecord, Configuration, Connection, IdempotencyRecord, OrgId, OrgMapping,
-    Organization, PendingConsent, Plan, PlanId, PlanMapping, Provider, ProviderSettings, Repeats,
-    SeatIntent, SyncRun, TenantId, TicketRecord,
+    Asset, AuditRecord, Configuration, Connection, IdempotencyRecord, ImportFilter, ImportKind,
+    ImportState, ImportedRecord, OrgId, OrgMapping, Organization, PendingConsent, Plan, PlanId,
+    PlanMapping, Provider, ProviderSettings, Repeats, SeatIntent, SyncRun, TenantId, TicketRecord,
 };
 
 /// A storage back end failed or refused a conditional write.
@@ -436,6 +436,46 @@ pub trait IdempotencyStore: Send + Sync {
     -> Result<(), StoreError>;
 }
 
+/// Records imported from a vendor, a partition per tenant, provider and kind (one partition
+/// key takes at most 1,000 writes per second; a full import writes faster).
+#[async_trait]
+pub trait ImportStore: Send + Sync {
+    /// Writes (inserts or replaces) a page of records in as few round trips as the back end
+    /// allows.
+    async fn put_imported(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        records: &[ImportedRecord],
+    ) -> Result<(), StoreError>;
+    /// Records of `kind` that `filter` keeps, by company then id, a page at a time.
+    async fn list_imported(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        kind: ImportKind,
+        filter: &ImportFilter,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<ImportedRecord>, StoreError>;
+    /// Where the import of `kind` stands (the default before its first pass).
+    async fn get_import_state(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        kind: ImportKind,
+    ) -> Result<ImportState, StoreError>;
+    /// Records where the import of `kind` stands if `expect` holds.
+    async fn put_import_state(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        kind: ImportKind,
+        state: &ImportState,
+        expect: Expect,
+    ) -> Result<ImportState, StoreError>;
+}
+
 /// Every storage capability, for wiring.
 pub trait Store:
     ConnectionStore
@@ -451,6 +491,7 @@ pub trait Store:
     + AttemptStore
     + AuditStore
     + IdempotencyStore
+    + ImportStore
 {
 }
 
@@ -468,5 +509,6 @@ impl<T> Store for T where
         + AttemptStore
         + AuditStore
         + IdempotencyStore
+        + ImportStore
 {
 }

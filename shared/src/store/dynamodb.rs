@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::{
     Client,
     error::{ProvideErrorMetadata, SdkError},
     types::{
-        AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-        KeyType, Projection, ProjectionType, ReturnValue, ScalarAttributeType,
-        TimeToLiveSpecification,
+        AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
+        KeySchemaElement, KeyType, Projection, ProjectionType, PutRequest, ReturnValue,
+        ScalarAttributeType, TimeToLiveSpecification, WriteRequest,
     },
 };
 
@@ -34,6 +34,11 @@ pub mod attr {
     /// The item's JSON document.
     pub const BODY: &str = "body";
 }
+
+/// Most writes one BatchWriteItem takes.
+const BATCH_WRITE_MAX: usize = 25;
+/// Rounds of a batch (first included) before unprocessed items fail it.
+const BATCH_WRITE_ATTEMPTS: u32 = 8;
 
 /// Name of the sparse index of active connections.
 pub const ACTIVE_INDEX: &str = "active-connections";
@@ -313,22 +318,93 @@ impl Table for DynamoTable {
             .ok_or_else(|| StoreError::Corrupt(format!("dynamodb counter {sk} without a count")))
     }
 
+    async fn write_batch(
+        &self,
+        puts: Vec<Item>,
+        deletes: Vec<(String, String)>,
+    ) -> Result<(), StoreError> {
+        let requests: Vec<WriteRequest> = puts
+            .into_iter()
+            .map(|item| {
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(to_attributes(item)))
+                            .build()
+                            .expect("a put request has its item"),
+                    )
+                    .build()
+            })
+            .chain(deletes.into_iter().map(|(pk, sk)| {
+                WriteRequest::builder()
+                    .delete_request(
+                        DeleteRequest::builder()
+                            .set_key(Some(key(&pk, &sk)))
+                            .build()
+                            .expect("a delete request has its key"),
+                    )
+                    .build()
+            }))
+            .collect();
+        for chunk in requests.chunks(BATCH_WRITE_MAX) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            // Throttled items come back unprocessed: send those again, backing off.
+            while !pending.is_empty() {
+                if attempt > 0 {
+                    tokio::time::sleep(crate::providers::http::backoff(
+                        attempt,
+                        std::time::Duration::from_millis(50),
+                        std::time::Duration::from_secs(5),
+                    ))
+                    .await;
+                }
+                if attempt >= BATCH_WRITE_ATTEMPTS {
+                    return Err(StoreError::Unavailable(format!(
+                        "dynamodb: {} batched writes still unprocessed after {attempt} attempts",
+                        pending.len()
+                    )));
+                }
+                attempt += 1;
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table_name, pending)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                pending = out
+                    .unprocessed_items()
+                    .and_then(|u| u.get(&self.table_name))
+                    .cloned()
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
     async fn query(&self, query: Query<'_>, now: i64) -> Result<ItemPage, StoreError> {
         let mut request = self
             .client
             .query()
             .table_name(&self.table_name)
             .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .filter_expression("attribute_not_exists(#exp) OR #exp > :now")
             .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#sk", attr::SK)
             .expression_attribute_names("#exp", attr::EXPIRES_AT)
             .expression_attribute_values(":pk", s(query.pk))
-            .expression_attribute_values(":prefix", s(query.sk_prefix))
             .expression_attribute_values(":now", n(now))
             .scan_index_forward(!query.descending)
             .limit(query.limit.min(i32::MAX as usize) as i32);
+        // DynamoDB refuses an empty begins_with: a whole partition is the key alone.
+        request = if query.sk_prefix.is_empty() {
+            request.key_condition_expression("#pk = :pk")
+        } else {
+            request
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", attr::SK)
+                .expression_attribute_values(":prefix", s(query.sk_prefix))
+        };
         if let Some(after) = query.after {
             request = request.set_exclusive_start_key(Some(key(query.pk, after)));
         }

@@ -4,7 +4,7 @@
 use ulid::Ulid;
 
 use crate::{
-    domain::{OrgId, PlanId, Provider, TenantId},
+    domain::{ImportKind, OrgId, PlanId, Provider, TenantId},
     ports::LeaseKind,
 };
 
@@ -118,6 +118,26 @@ pub fn idempotency_sk(key_hash: &str) -> String {
     format!("IDEMP#{key_hash}")
 }
 
+/// The partition of a tenant's imported records of one provider and kind.
+pub fn import_pk(tenant: &TenantId, provider: Provider, kind: ImportKind) -> String {
+    format!("TENANT#{tenant}#IMPORT#{provider}#{}", kind.as_str())
+}
+
+/// An imported record: by company, then id, so one company's records list together.
+pub fn imported_sk(company_id: i64, id: i64) -> String {
+    format!("{company_id:020}#{id:020}")
+}
+
+/// Prefix of one company's imported records.
+pub fn imported_company_prefix(company_id: i64) -> String {
+    format!("{company_id:020}#")
+}
+
+/// Where the import of one kind stands.
+pub fn import_state_sk(provider: Provider, kind: ImportKind) -> String {
+    format!("IMPORTSTATE#{provider}#{}", kind.as_str())
+}
+
 /// A pending OAuth consent; outside every tenant partition, since the callback knows only the
 /// state.
 pub fn consent_pk(state_hash: &str) -> String {
@@ -146,7 +166,15 @@ pub fn asset_prefix(source: Provider, org: &OrgId) -> String {
 /// deleted before these; a feature that stores per-provider data adds its prefix here.
 pub fn provider_data_prefixes(provider: Provider) -> Vec<String> {
     [
-        "CONFIG", "PLANMAP", "ORGMAP", "RUN", "TICKET", "REPEATS", "IMPORT", "JOURNAL",
+        "CONFIG",
+        "PLANMAP",
+        "ORGMAP",
+        "RUN",
+        "TICKET",
+        "REPEATS",
+        "IMPORT",
+        "IMPORTSTATE",
+        "JOURNAL",
     ]
     .iter()
     .map(|kind| {

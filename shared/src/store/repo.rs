@@ -14,14 +14,16 @@ use super::{
 };
 use crate::{
     domain::{
-        Asset, AuditRecord, Configuration, Connection, IdempotencyRecord, OrgId, OrgMapping,
-        Organization, PendingConsent, Plan, PlanId, PlanMapping, Provider, ProviderSettings,
-        Repeats, SeatIntent, SyncRun, TenantId, TicketRecord,
+        Asset, AuditRecord, Configuration, Connection, IdempotencyRecord, ImportFilter, ImportKind,
+        ImportState, ImportedRecord, OrgId, OrgMapping, Organization, PendingConsent, Plan, PlanId,
+        PlanMapping, Provider, ProviderSettings, Repeats, SeatIntent, SyncRun, TenantId,
+        TicketRecord,
     },
     ports::{
         AssetStore, AttemptStore, AuditStore, Clock, ConfigurationStore, ConnectionStore,
-        ConsentStore, Cursor, Expect, IdempotencyStore, JournalStore, Lease, LeaseKind, LeaseStore,
-        MappingStore, Page, PlatformStore, StoreError, SyncRunStore, TicketStore,
+        ConsentStore, Cursor, Expect, IdempotencyStore, ImportStore, JournalStore, Lease,
+        LeaseKind, LeaseStore, MappingStore, Page, PlatformStore, StoreError, SyncRunStore,
+        TicketStore,
     },
 };
 
@@ -49,7 +51,8 @@ versioned!(
     OrgMapping,
     SyncRun,
     TicketRecord,
-    IdempotencyRecord
+    IdempotencyRecord,
+    ImportState
 );
 impl Record for Plan {}
 impl Record for Organization {}
@@ -57,6 +60,7 @@ impl Record for SeatIntent {}
 impl Record for PendingConsent {}
 impl Record for Asset {}
 impl Record for AuditRecord {}
+impl Record for ImportedRecord {}
 
 /// Where a record goes and what rides along with it.
 struct Placement {
@@ -215,6 +219,78 @@ impl<T: Table> TableStore<T> {
             .map(|_| ())
     }
 
+    /// A page of the records under `prefix` that `keep` keeps: reads on until the page is full
+    /// or the partition ends, so a filter that skips records still fills pages.
+    async fn filtered_page<R: Record>(
+        &self,
+        pk: &str,
+        prefix: &str,
+        after: Option<&Cursor>,
+        limit: usize,
+        descending: bool,
+        keep: impl Fn(&R) -> bool + Send,
+    ) -> Result<Page<R>, StoreError> {
+        let limit = limit.max(1);
+        let mut after = after.map(decode_cursor).transpose()?;
+        let mut items = Vec::new();
+        loop {
+            let page = self
+                .table
+                .query(
+                    Query {
+                        pk,
+                        sk_prefix: prefix,
+                        after: after.as_deref(),
+                        limit: FULL_LIST_PAGE.min(limit * 4),
+                        descending,
+                    },
+                    self.now(),
+                )
+                .await?;
+            for item in &page.items {
+                let record: R = decode(item)?;
+                if keep(&record) {
+                    items.push(record);
+                    if items.len() == limit {
+                        return Ok(Page {
+                            items,
+                            next: Some(Cursor(encode_cursor(&item.sk))),
+                        });
+                    }
+                }
+            }
+            match page.last_key {
+                Some((_, sk)) => after = Some(sk),
+                None => return Ok(Page { items, next: None }),
+            }
+        }
+    }
+
+    /// Deletes every item of a partition, a page of deletes per batch.
+    async fn delete_partition(&self, pk: &str) -> Result<(), StoreError> {
+        loop {
+            let page = self
+                .table
+                .query(
+                    Query {
+                        pk,
+                        sk_prefix: "",
+                        after: None,
+                        limit: FULL_LIST_PAGE,
+                        descending: false,
+                    },
+                    i64::MIN,
+                )
+                .await?;
+            let done = page.last_key.is_none();
+            let keys = page.items.into_iter().map(|i| (i.pk, i.sk)).collect();
+            self.table.write_batch(Vec::new(), keys).await?;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
     async fn delete_prefix(&self, pk: &str, prefix: &str) -> Result<(), StoreError> {
         loop {
             let page = self
@@ -362,6 +438,12 @@ impl<T: Table> ConnectionStore for TableStore<T> {
         }
         for kind in [LeaseKind::Run, LeaseKind::TokenRefresh] {
             self.delete_item(&keys::lease_pk(tenant, provider), keys::lease_sk(kind))
+                .await?;
+        }
+        // Imported records are the partner's customers' data (contacts are personal data): a
+        // revoke leaves none, and a new connect starts from nothing.
+        for kind in ImportKind::ALL {
+            self.delete_partition(&keys::import_pk(tenant, provider, kind))
                 .await?;
         }
         Ok(())
@@ -973,42 +1055,10 @@ impl<T: Table> AuditStore for TableStore<T> {
         after: Option<&Cursor>,
         limit: usize,
     ) -> Result<Page<AuditRecord>, StoreError> {
+        let keep = |r: &AuditRecord| provider.is_none_or(|p| r.provider == Some(p));
         let pk = keys::tenant_pk(tenant);
-        let limit = limit.max(1);
-        let mut after = after.map(decode_cursor).transpose()?;
-        let mut items = Vec::new();
-        // The provider filter may skip records: read on until the page is full or the trail ends.
-        loop {
-            let page = self
-                .table
-                .query(
-                    Query {
-                        pk: &pk,
-                        sk_prefix: keys::AUDIT_PREFIX,
-                        after: after.as_deref(),
-                        limit: FULL_LIST_PAGE.min(limit * 4),
-                        descending: true,
-                    },
-                    self.now(),
-                )
-                .await?;
-            for item in &page.items {
-                let record: AuditRecord = decode(item)?;
-                if provider.is_none_or(|p| record.provider == Some(p)) {
-                    items.push(record);
-                    if items.len() == limit {
-                        return Ok(Page {
-                            items,
-                            next: Some(Cursor(encode_cursor(&item.sk))),
-                        });
-                    }
-                }
-            }
-            match page.last_key {
-                Some((_, sk)) => after = Some(sk),
-                None => return Ok(Page { items, next: None }),
-            }
-        }
+        self.filtered_page(&pk, keys::AUDIT_PREFIX, after, limit, true, keep)
+            .await
     }
 }
 
@@ -1047,5 +1097,87 @@ impl<T: Table> IdempotencyStore for TableStore<T> {
     ) -> Result<(), StoreError> {
         self.delete_item(&keys::tenant_pk(tenant), &keys::idempotency_sk(key_hash))
             .await
+    }
+}
+
+#[async_trait]
+impl<T: Table> ImportStore for TableStore<T> {
+    async fn put_imported(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        records: &[ImportedRecord],
+    ) -> Result<(), StoreError> {
+        let items = records
+            .iter()
+            .map(|record| {
+                let body = serde_json::to_string(record).map_err(|e| {
+                    StoreError::Corrupt(format!("cannot encode an imported record: {e}"))
+                })?;
+                Ok(Item {
+                    pk: keys::import_pk(tenant, provider, record.kind),
+                    sk: keys::imported_sk(record.company_id, record.id),
+                    version: 1,
+                    expires_at: None,
+                    owner: None,
+                    active: None,
+                    body,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.table.write_batch(items, Vec::new()).await
+    }
+
+    async fn list_imported(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        kind: ImportKind,
+        filter: &ImportFilter,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<ImportedRecord>, StoreError> {
+        let pk = keys::import_pk(tenant, provider, kind);
+        let prefix = filter
+            .company_id
+            .map(keys::imported_company_prefix)
+            .unwrap_or_default();
+        let keep = |r: &ImportedRecord| filter.keeps(r);
+        self.filtered_page(&pk, &prefix, after, limit, false, keep)
+            .await
+    }
+
+    async fn get_import_state(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        kind: ImportKind,
+    ) -> Result<ImportState, StoreError> {
+        Ok(self
+            .get_record(
+                &keys::tenant_pk(tenant),
+                &keys::import_state_sk(provider, kind),
+            )
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn put_import_state(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        kind: ImportKind,
+        state: &ImportState,
+        expect: Expect,
+    ) -> Result<ImportState, StoreError> {
+        let place = Placement::at(
+            keys::tenant_pk(tenant),
+            keys::import_state_sk(provider, kind),
+        );
+        let version = self.put_record(place, state, expect).await?;
+        Ok(ImportState {
+            version,
+            ..state.clone()
+        })
     }
 }

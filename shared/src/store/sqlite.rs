@@ -206,6 +206,46 @@ impl Table for SqliteTable {
         .await
     }
 
+    async fn write_batch(
+        &self,
+        puts: Vec<Item>,
+        deletes: Vec<(String, String)>,
+    ) -> Result<(), StoreError> {
+        // One transaction: a page of records lands whole or not at all.
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            {
+                let mut put = tx
+                    .prepare_cached(&format!(
+                        "INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    ))
+                    .map_err(unavailable)?;
+                for item in &puts {
+                    put.execute(params![
+                        item.pk,
+                        item.sk,
+                        item.version as i64,
+                        item.expires_at,
+                        item.owner,
+                        item.active,
+                        item.body
+                    ])
+                    .map_err(unavailable)?;
+                }
+                let mut delete = tx
+                    .prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
+                    .map_err(unavailable)?;
+                for (pk, sk) in &deletes {
+                    delete.execute(params![pk, sk]).map_err(unavailable)?;
+                }
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
     async fn query(&self, query: Query<'_>, now: i64) -> Result<ItemPage, StoreError> {
         let pk = query.pk.to_owned();
         let low = query.sk_prefix.to_owned();

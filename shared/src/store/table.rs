@@ -107,6 +107,13 @@ pub trait Table: Send + Sync {
         body: Option<String>,
         expires_at: Option<i64>,
     ) -> Result<i64, StoreError>;
+    /// Writes `puts` and deletes `deletes` (pk, sk) without conditions, in as few round trips
+    /// as the back end allows: bulk data (imports) that no other writer races.
+    async fn write_batch(
+        &self,
+        puts: Vec<Item>,
+        deletes: Vec<(String, String)>,
+    ) -> Result<(), StoreError>;
     /// Reads a range of one partition, skipping expired items.
     async fn query(&self, query: Query<'_>, now: i64) -> Result<ItemPage, StoreError>;
     /// Reads the sparse index partition `active`, ordered by (pk, sk), continuing after `after`.

@@ -1,0 +1,203 @@
+//! Imports (seed 004): records a PSA holds about the partner's customers, brought in and kept
+//! current (customers, contacts, ...), each linked to the platform organization its company is
+//! mapped to.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::{Duration, OffsetDateTime};
+
+use super::{OrgId, SyncKind};
+
+/// What an import brings in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportKind {
+    /// The partner's customers (companies of the chosen types).
+    Customers,
+    /// People at imported customers.
+    Contacts,
+}
+
+impl ImportKind {
+    /// Every kind, in the order a run imports them (customers first: the others are theirs).
+    pub const ALL: [ImportKind; 2] = [ImportKind::Customers, ImportKind::Contacts];
+
+    /// The kind as the API names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportKind::Customers => "customers",
+            ImportKind::Contacts => "contacts",
+        }
+    }
+
+    /// The import a sync kind asks for, if it is one.
+    pub fn of(kind: SyncKind) -> Option<Self> {
+        match kind {
+            SyncKind::Customers => Some(ImportKind::Customers),
+            SyncKind::Contacts => Some(ImportKind::Contacts),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for ImportKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ImportKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "no import {s:?}; imports: {}",
+                    ImportKind::ALL.map(ImportKind::as_str).join(", ")
+                )
+            })
+    }
+}
+
+/// One imported record, as stored and listed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImportedRecord {
+    /// What it is.
+    pub kind: ImportKind,
+    /// The vendor's id.
+    pub id: i64,
+    /// The vendor company it belongs to (its own id for a customer).
+    pub company_id: i64,
+    /// The platform organization that company is linked to, if any.
+    pub org_id: Option<OrgId>,
+    /// Whether the vendor still has it active.
+    pub active: bool,
+    /// The vendor's last change to it, when the vendor says.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub modified_at: Option<OffsetDateTime>,
+    /// The fields a partner reads, picklist values with their labels.
+    pub fields: Map<String, Value>,
+    /// When this import last wrote it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub imported_at: OffsetDateTime,
+}
+
+/// Which imported records a listing keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportFilter {
+    /// Only this vendor company's.
+    pub company_id: Option<i64>,
+    /// Only those linked to this organization.
+    pub org_id: Option<OrgId>,
+    /// Only active (or inactive) ones.
+    pub active: Option<bool>,
+}
+
+impl ImportFilter {
+    /// Whether `record` passes.
+    pub fn keeps(&self, record: &ImportedRecord) -> bool {
+        self.company_id.is_none_or(|c| record.company_id == c)
+            && self
+                .org_id
+                .as_ref()
+                .is_none_or(|o| record.org_id.as_ref() == Some(o))
+            && self.active.is_none_or(|a| record.active == a)
+    }
+}
+
+/// How far an import of one kind has come.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportState {
+    /// The newest vendor change stamp seen by the last finished pass: later runs ask only for
+    /// what changed since (less an overlap for stamps that land out of order).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub high_water: Option<OffsetDateTime>,
+    /// When the last full pass finished.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub full_pass_at: Option<OffsetDateTime>,
+    /// Optimistic-concurrency version (from the store).
+    #[serde(skip)]
+    pub version: u64,
+}
+
+/// How far behind the high-water mark an incremental pass starts: vendor stamps can land
+/// slightly out of order.
+pub const IMPORT_OVERLAP: Duration = Duration::minutes(2);
+
+/// How often a pass reads everything again, catching what change stamps miss.
+pub const FULL_PASS_EVERY: Duration = Duration::days(7);
+
+impl ImportState {
+    /// What the next pass at `now` asks for: changes since this stamp, or everything (`None`).
+    pub fn changed_since(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        let full_due = self
+            .full_pass_at
+            .is_none_or(|at| now - at >= FULL_PASS_EVERY);
+        if full_due {
+            return None;
+        }
+        self.high_water.map(|t| t - IMPORT_OVERLAP)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000 + secs).unwrap()
+    }
+
+    #[test]
+    fn the_first_pass_and_a_weekly_one_read_everything_the_others_what_changed() {
+        let fresh = ImportState::default();
+        assert_eq!(fresh.changed_since(at(0)), None);
+        let after_full = ImportState {
+            high_water: Some(at(100)),
+            full_pass_at: Some(at(200)),
+            version: 1,
+        };
+        assert_eq!(
+            after_full.changed_since(at(300)),
+            Some(at(100) - IMPORT_OVERLAP)
+        );
+        let week_later = at(200) + FULL_PASS_EVERY;
+        assert_eq!(after_full.changed_since(week_later), None);
+    }
+
+    #[test]
+    fn filters_keep_what_they_name() {
+        let record = ImportedRecord {
+            kind: ImportKind::Contacts,
+            id: 7,
+            company_id: 1004,
+            org_id: Some(OrgId::new("acme").unwrap()),
+            active: false,
+            modified_at: None,
+            fields: Map::new(),
+            imported_at: at(0),
+        };
+        assert!(ImportFilter::default().keeps(&record));
+        assert!(
+            ImportFilter {
+                company_id: Some(1004),
+                active: Some(false),
+                ..Default::default()
+            }
+            .keeps(&record)
+        );
+        assert!(
+            !ImportFilter {
+                active: Some(true),
+                ..Default::default()
+            }
+            .keeps(&record)
+        );
+        assert!(
+            !ImportFilter {
+                org_id: Some(OrgId::new("other").unwrap()),
+                ..Default::default()
+            }
+            .keeps(&record)
+        );
+        assert_eq!("contacts".parse::<ImportKind>(), Ok(ImportKind::Contacts));
+        assert!("tickets".parse::<ImportKind>().is_err());
+    }
+}
