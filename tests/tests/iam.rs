@@ -66,15 +66,30 @@ const TABLE_NEEDS: &[(&str, &[&str])] = &[
         "MapFunction",
         &["DeleteItem", "GetItem", "PutItem", "Query"],
     ),
-    // Runs, leases, the journal, tickets (repeats are counted by atomic adds), the index.
+    // Runs, leases, the journal, tickets (repeats are counted by atomic adds), the index,
+    // imported records written a page at a time.
     (
         "SyncFunction",
-        &["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"],
+        &[
+            "BatchWriteItem",
+            "DeleteItem",
+            "GetItem",
+            "PutItem",
+            "Query",
+            "UpdateItem",
+        ],
     ),
-    // Everything of a provider deleted; the audit record of the revoke written.
+    // Everything of a provider deleted (imported records a page at a time); the audit record
+    // of the revoke written.
     (
         "RevokeFunction",
-        &["DeleteItem", "GetItem", "PutItem", "Query"],
+        &[
+            "BatchWriteItem",
+            "DeleteItem",
+            "GetItem",
+            "PutItem",
+            "Query",
+        ],
     ),
 ];
 
