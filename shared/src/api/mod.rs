@@ -9,6 +9,7 @@ mod body;
 mod configuration;
 mod connect;
 mod idempotency;
+mod imports;
 mod integrations;
 mod mapping;
 mod oauth;
@@ -139,6 +140,7 @@ async fn dispatch(
         Op::ListAssets => platform::list_assets(app, tenant()?, params).await,
         Op::AutoMatch => automatch::auto_match_orgs(app, tenant()?, provider()?, req).await,
         Op::ListAudit => audit::list(app, tenant()?, req).await,
+        Op::ListImports => imports::list(app, tenant()?, provider()?, params, req).await,
         Op::OauthCallback => {
             let provider = provider()?;
             let consent = vendor::capability(app, provider, "OAuth consent", |i| i.consent())?;

@@ -107,6 +107,7 @@ pub enum Op {
     RaiseTicket,
     Revoke,
     ListAudit,
+    ListImports,
     OpenApi,
 }
 
@@ -161,6 +162,7 @@ routes! {
     GET    "/v1/organizations/{org_id}"                              => Map, Member, GetOrganization;
     PUT    "/v1/organizations/{org_id}"                              => Map, Admin, PutOrganization;
     GET    "/v1/organizations/{org_id}/assets"                       => Map, Member, ListAssets;
+    GET    "/v1/integrations/{provider}/imports/{kind}"              => Map, Member, ListImports;
     POST   "/v1/integrations/{provider}/sync"                        => Sync, Admin, StartSync;
     GET    "/v1/integrations/{provider}/sync-runs"                   => Sync, Member, ListSyncRuns;
     GET    "/v1/integrations/{provider}/sync-runs/{run_id}"          => Sync, Member, GetSyncRun;

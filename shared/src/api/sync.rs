@@ -35,6 +35,24 @@ fn default_kinds(provider: Provider) -> Vec<SyncKind> {
     }
 }
 
+/// What `provider` syncs: seats (PSAs), assets (RMMs), and the imports it has.
+fn syncable_kinds(app: &App, provider: Provider) -> Vec<SyncKind> {
+    let Some(integration) = app.integrations.get(provider) else {
+        return Vec::new();
+    };
+    let mut kinds = Vec::new();
+    if integration.seat_sync().is_some() {
+        kinds.push(SyncKind::Seats);
+    }
+    if integration.asset_source().is_some() {
+        kinds.push(SyncKind::Assets);
+    }
+    if let Some(importer) = integration.importer() {
+        kinds.extend(importer.import_kinds().iter().map(|k| k.sync_kind()));
+    }
+    kinds
+}
+
 /// Starts a run now: 202 with the run (queued, or already finished when there is no queue).
 pub(super) async fn start(
     app: &App,
@@ -51,25 +69,18 @@ pub(super) async fn start(
     if kinds.is_empty() {
         return Err(ApiError::bad_field("kinds", "must name at least one kind"));
     }
-    // Seats (PSAs) and assets (RMMs) are the kinds that sync.
-    if let Some(other) = kinds
-        .iter()
-        .find(|k| !matches!(k, SyncKind::Seats | SyncKind::Assets))
-    {
+    let syncs = syncable_kinds(app, provider);
+    if let Some(other) = kinds.iter().find(|k| !syncs.contains(k)) {
+        let names: Vec<&str> = syncs.iter().map(|k| k.as_str()).collect();
         return Err(ApiError::Validation(vec![FieldError::new(
             "kinds",
             format!(
-                "{} does not sync {}; the kinds that sync are seats (PSAs) and assets (RMMs)",
+                "{} does not sync {}; it syncs {}",
                 provider.display_name(),
-                other.as_str()
+                other.as_str(),
+                names.join(", ")
             ),
         )]));
-    }
-    if kinds.contains(&SyncKind::Assets) {
-        vendor::capability(app, provider, "asset import", |i| i.asset_source())?;
-    }
-    if kinds.contains(&SyncKind::Seats) {
-        vendor::capability(app, provider, "seat sync", |i| i.seat_sync())?;
     }
     vendor::open(app, tenant, provider).await?;
     if kinds.contains(&SyncKind::Seats) && !runs::seat_sync_on(app, tenant, provider).await? {

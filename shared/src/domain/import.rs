@@ -30,6 +30,14 @@ impl ImportKind {
         }
     }
 
+    /// The sync kind that runs this import.
+    pub fn sync_kind(self) -> SyncKind {
+        match self {
+            ImportKind::Customers => SyncKind::Customers,
+            ImportKind::Contacts => SyncKind::Contacts,
+        }
+    }
+
     /// The import a sync kind asks for, if it is one.
     pub fn of(kind: SyncKind) -> Option<Self> {
         match kind {
@@ -116,6 +124,10 @@ pub struct ImportState {
     #[serde(skip)]
     pub version: u64,
 }
+
+/// The company types imported as customers until the partner chooses (Autotask's 1,
+/// "Customer"; the seed's "Default Account Filter").
+pub const DEFAULT_CUSTOMER_TYPES: [i64; 1] = [1];
 
 /// How far behind the high-water mark an incremental pass starts: vendor stamps can land
 /// slightly out of order.

@@ -68,6 +68,16 @@ pub enum OrgTarget {
 }
 
 impl OrgTarget {
+    /// The vendor's own record of the organization (Autotask company, Halo customer, NinjaOne
+    /// organization): what imported records name as their company.
+    pub fn company_id(&self) -> i64 {
+        match self {
+            OrgTarget::Autotask { company_id, .. } => *company_id,
+            OrgTarget::Halopsa { customer_id, .. } => *customer_id,
+            OrgTarget::Ninjaone { organization_id } => *organization_id,
+        }
+    }
+
     /// The provider of the target.
     pub fn provider(&self) -> Provider {
         match self {

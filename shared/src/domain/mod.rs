@@ -35,7 +35,8 @@ pub use idempotency::{
 };
 pub use ids::{InvalidId, OrgId, PlanId, TenantId};
 pub use import::{
-    FULL_PASS_EVERY, IMPORT_OVERLAP, ImportFilter, ImportKind, ImportState, ImportedRecord,
+    DEFAULT_CUSTOMER_TYPES, FULL_PASS_EVERY, IMPORT_OVERLAP, ImportFilter, ImportKind, ImportState,
+    ImportedRecord,
 };
 pub use mapping::{OrgMapping, OrgTarget, PlanMapping, PlanTarget};
 pub use platform::{Organization, Plan};

@@ -6,6 +6,7 @@ pub mod consent;
 pub mod dispatch;
 mod error;
 pub mod events;
+pub mod imports;
 pub mod runs;
 pub mod seats;
 pub mod session;

@@ -3,12 +3,12 @@
 use time::Duration;
 use ulid::Ulid;
 
-use super::{JobError, assets, seats, session};
+use super::{JobError, assets, imports, seats, session};
 use crate::{
     app::App,
     domain::{
-        ItemError, OrgId, Provider, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger,
-        TenantId,
+        ImportKind, ItemError, OrgId, Provider, SyncCounts, SyncKind, SyncRun, SyncStatus,
+        SyncTrigger, TenantId,
     },
     metrics::{self, Metric},
     ports::{Expect, LeaseKind, RunRequest, Session, StoreError},
@@ -319,10 +319,11 @@ async fn sync_kind(
     kind: SyncKind,
 ) -> Result<(), JobError> {
     let changed = run.counts.changed;
-    let outcome = match kind {
-        SyncKind::Seats => seats::sync(app, session, run, request.org.as_ref()).await,
-        SyncKind::Assets => assets::import(app, session, run).await,
-        other => Err(JobError::Unsupported(format!(
+    let outcome = match (kind, ImportKind::of(kind)) {
+        (SyncKind::Seats, _) => seats::sync(app, session, run, request.org.as_ref()).await,
+        (SyncKind::Assets, _) => assets::import(app, session, run).await,
+        (_, Some(import)) => imports::import(app, session, run, import).await,
+        (other, None) => Err(JobError::Unsupported(format!(
             "{} does not sync {}",
             request.provider.display_name(),
             other.as_str()

@@ -17,7 +17,7 @@ pub use store::{
     MappingStore, Page, PlatformStore, Store, StoreError, SyncRunStore, TicketStore,
 };
 pub use vendor::{
-    AssetSource, CatalogItem, CatalogPage, CatalogQuery, Choice, Configurator, Connected,
-    Connector, Consent, ConsentStart, Integration, Mapper, MatchTarget, SeatSync, Session,
-    TicketDesk, TokenRefresh, VendorError,
+    AssetSource, COMPANIES_PER_QUERY, CatalogItem, CatalogPage, CatalogQuery, Choice, Configurator,
+    Connected, Connector, Consent, ConsentStart, ImportPage, ImportQuery, Importer, Integration,
+    Mapper, MatchTarget, SeatSync, Session, TicketDesk, TokenRefresh, VendorError, VendorRecord,
 };

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::domain::{
-    Alert, ConnectRequest, Connection, FieldError, OrgTarget, PlanTarget, Provider,
+    Alert, ConnectRequest, Connection, FieldError, ImportKind, OrgTarget, PlanTarget, Provider,
     ProviderSettings, TenantId, VendorDevice, VendorInstance,
 };
 
@@ -407,4 +407,63 @@ pub trait Integration: Send + Sync {
     fn asset_source(&self) -> Option<&dyn AssetSource> {
         None
     }
+    /// Imports of the partner's customers and their records (seed 004).
+    fn importer(&self) -> Option<&dyn Importer> {
+        None
+    }
+}
+
+/// Most companies one import query names (Autotask's `in` lists take 500).
+pub const COMPANIES_PER_QUERY: usize = 500;
+
+/// What one page of an import asks the vendor for.
+#[derive(Clone, Debug)]
+pub struct ImportQuery<'a> {
+    /// The kind.
+    pub kind: ImportKind,
+    /// Only records changed since (a full pass when `None`).
+    pub since: Option<time::OffsetDateTime>,
+    /// Only ids after this one (pages are id-ordered).
+    pub after: Option<i64>,
+    /// For kinds that belong to customers: the customers' company ids (at most a page).
+    pub companies: &'a [i64],
+    /// For customers: the company types that count as customers.
+    pub customer_types: &'a [i64],
+}
+
+/// One record of an import, as the vendor has it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VendorRecord {
+    /// The vendor's id.
+    pub id: i64,
+    /// Its company (its own id for a company).
+    pub company_id: i64,
+    /// Whether the vendor has it active.
+    pub active: bool,
+    /// The vendor's last change stamp, when it has one.
+    pub modified_at: Option<time::OffsetDateTime>,
+    /// The fields a partner reads.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A page of an import.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImportPage {
+    /// The records, in id order.
+    pub records: Vec<VendorRecord>,
+    /// Whether more come after the last one.
+    pub more: bool,
+}
+
+/// Reads the records an import keeps, a page at a time.
+#[async_trait]
+pub trait Importer: Send + Sync {
+    /// The kinds this provider imports.
+    fn import_kinds(&self) -> &'static [ImportKind];
+    /// One id-ordered page of what `query` asks for.
+    async fn import_page(
+        &self,
+        session: &Session,
+        query: &ImportQuery<'_>,
+    ) -> Result<ImportPage, VendorError>;
 }

@@ -283,7 +283,22 @@ impl<'a> Client<'a> {
         filter: Value,
         limit: usize,
     ) -> Result<Vec<T>, VendorError> {
-        let body = json!({ "filter": filter, "MaxRecords": limit.clamp(1, PAGE) });
+        self.query_page_of(entity, filter, limit, &[]).await
+    }
+
+    /// One page of at most `limit` records with only the `include`d fields (all when empty):
+    /// imports read many records and keep a few of their fields.
+    pub async fn query_page_of<T: DeserializeOwned>(
+        &self,
+        entity: &str,
+        filter: Value,
+        limit: usize,
+        include: &[&str],
+    ) -> Result<Vec<T>, VendorError> {
+        let mut body = json!({ "filter": filter, "MaxRecords": limit.clamp(1, PAGE) });
+        if !include.is_empty() {
+            body["IncludeFields"] = json!(include);
+        }
         let bytes = self
             .send(
                 Method::POST,

@@ -5,6 +5,7 @@
 mod client;
 mod configure;
 mod connect;
+mod imports;
 mod map;
 mod seats;
 mod tickets;
@@ -31,8 +32,8 @@ use super::http;
 use crate::{
     domain::{Provider, TenantId, VendorInstance},
     ports::{
-        Configurator, Connector, Integration, Mapper, SeatSync, SecretName, Secrets, Session,
-        TicketDesk, VendorError,
+        Configurator, Connector, Importer, Integration, Mapper, SeatSync, SecretName, Secrets,
+        Session, TicketDesk, VendorError,
     },
 };
 
@@ -248,6 +249,9 @@ impl Integration for AutotaskIntegration {
         Some(self)
     }
     fn ticket_desk(&self) -> Option<&dyn TicketDesk> {
+        Some(self)
+    }
+    fn importer(&self) -> Option<&dyn Importer> {
         Some(self)
     }
 }

@@ -102,6 +102,37 @@ pub fn demo() -> State {
     s.insert("Companies", json!({"id": umbrella, "companyName": "Umbrella Corp", "companyType": 1, "isActive": false}));
     let break_fix = s.next_id();
     s.insert("Contracts", json!({"id": break_fix, "companyID": umbrella, "contractName": "Umbrella Break/Fix", "contractType": 1, "status": 1}));
+    // A prospect (company type 2, Lead): not a customer, so imports leave it and its people out.
+    let lead = s.next_id();
+    s.insert(
+        "Companies",
+        json!({"id": lead, "companyName": "Hooli Prospects", "companyType": 2, "isActive": true}),
+    );
+    let companies: Vec<(i64, String)> = s.entities["Companies"]
+        .values()
+        .map(|c| {
+            (
+                c["id"].as_i64().unwrap(),
+                c["companyName"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let people = [("Ana", "Ruiz"), ("Ben", "Okafor"), ("Chen", "Li")];
+    for (company, name) in companies {
+        let domain: String = name.split_whitespace().next().unwrap_or("x").to_lowercase();
+        let count = if name.starts_with("Acme") { 3 } else { 1 };
+        for (first, last) in people.iter().take(count) {
+            let id = s.next_id();
+            s.insert(
+                "Contacts",
+                json!({
+                    "id": id, "companyID": company, "firstName": first, "lastName": last,
+                    "emailAddress": format!("{}@{domain}.example", first.to_lowercase()),
+                    "isActive": 1, "primaryContact": *first == "Ana",
+                }),
+            );
+        }
+    }
     s
 }
 

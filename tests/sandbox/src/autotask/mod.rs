@@ -87,8 +87,9 @@ pub struct State {
     unit_rows: HashMap<i64, Vec<i64>>,
 }
 
-const ENTITIES: [&str; 9] = [
+const ENTITIES: [&str; 10] = [
     "Companies",
+    "Contacts",
     "Contracts",
     "Services",
     "ContractServices",
@@ -98,6 +99,24 @@ const ENTITIES: [&str; 9] = [
     "TicketNotes",
     "Resources",
 ];
+
+/// The change stamps an entity carries (Companies: tracked changes and activity; Contacts:
+/// changes and activity).
+fn stamps_of(entity: &str) -> &'static [&'static str] {
+    match entity {
+        "Companies" => &["lastTrackedModifiedDateTime", "lastActivityDate"],
+        "Contacts" => &["lastModifiedDate", "lastActivityDate"],
+        _ => &[],
+    }
+}
+
+/// Autotask's stamp form: UTC without a zone, with milliseconds.
+fn stamp_text(at: time::OffsetDateTime) -> String {
+    at.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]"
+    ))
+    .expect("a stamp formats")
+}
 
 fn canonical(entity: &str) -> Option<&'static str> {
     ENTITIES
@@ -151,9 +170,17 @@ impl State {
         self.next_id
     }
 
-    /// Inserts a record (its `id` field decides its key).
-    pub fn insert(&mut self, entity: &'static str, record: Value) -> i64 {
+    /// Inserts a record (its `id` field decides its key). Companies and contacts get change
+    /// stamps if they have none: ten minutes apart by id, in the past, as an old database has.
+    pub fn insert(&mut self, entity: &'static str, mut record: Value) -> i64 {
         let id = record["id"].as_i64().expect("records have integer ids");
+        for stamp in stamps_of(entity) {
+            if record.get(*stamp).is_none() {
+                let at = time::macros::datetime!(2026-01-01 00:00 UTC)
+                    + time::Duration::minutes(10 * id);
+                record[*stamp] = json!(stamp_text(at));
+            }
+        }
         self.next_id = self.next_id.max(id);
         if entity == "ContractServiceUnits"
             && let Some(cs) = record["contractServiceID"].as_i64()
@@ -162,6 +189,20 @@ impl State {
         }
         self.entities.entry(entity).or_default().insert(id, record);
         id
+    }
+
+    /// Changes a record as a user in Autotask would: `change` edits it and its change stamps
+    /// move to now.
+    pub fn change(&mut self, entity: &'static str, id: i64, change: impl FnOnce(&mut Value)) {
+        let record = self
+            .entities
+            .get_mut(entity)
+            .and_then(|e| e.get_mut(&id))
+            .unwrap_or_else(|| panic!("no {entity} {id}"));
+        change(record);
+        for stamp in stamps_of(entity) {
+            record[*stamp] = json!(stamp_text(time::OffsetDateTime::now_utc()));
+        }
     }
 
     /// Units of a contract service in the period covering `day` (`YYYY-MM-DD`).
@@ -574,6 +615,26 @@ fn dispatch(
     }
 }
 
+/// The record with only the `IncludeFields` asked for (and its id), as Autotask answers.
+fn included(record: &Value, body: &Value) -> Value {
+    let Some(fields) = filter::field(body, "IncludeFields").and_then(Value::as_array) else {
+        return record.clone();
+    };
+    let mut out = serde_json::Map::new();
+    if let Some(obj) = record.as_object() {
+        for (k, v) in obj {
+            let asked = k == "id"
+                || fields
+                    .iter()
+                    .any(|f| f.as_str().is_some_and(|f| f.eq_ignore_ascii_case(k)));
+            if asked {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
 fn query_entity(s: &State, entity: &str, body: &Value, after: Option<i64>, base: &str) -> Response {
     let Some(entity) = canonical(entity).filter(|e| *e != "ContractServiceAdjustments") else {
         return errors(
@@ -616,7 +677,7 @@ fn query_entity(s: &State, entity: &str, body: &Value, after: Option<i64>, base:
             break;
         }
         let _ = id;
-        items.push(record.clone());
+        items.push(included(record, body));
     }
     let next = more.then(|| {
         let last = items
