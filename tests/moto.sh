@@ -14,7 +14,8 @@ fi
 
 port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 moto_log="$(mktemp -t moto.XXXXXX.log)"
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
+# moto's application behind one lock: each request atomic, as on AWS (see moto_atomic.py).
+"$venv/bin/python" "$(dirname "${BASH_SOURCE[0]}")/moto_atomic.py" 127.0.0.1 "$port" >"$moto_log" 2>&1 &
 moto_pid=$!
 stop_moto() {
   kill "$moto_pid" 2>/dev/null || true
