@@ -354,7 +354,7 @@ async fn what_a_provider_lacks_is_a_404_and_a_missing_setting_a_503() {
         reply.body["errors"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("Autotask does not sync opportunities; it syncs seats, customers, contacts"),
+            .contains("Autotask does not sync opportunities; it syncs seats, customers, contacts, locations"),
         "{}",
         reply.body
     );

@@ -158,6 +158,19 @@ async fn customers_and_their_contacts_import_then_stay_current_cheaply() {
         5
     );
 
+    // Locations carry no change stamp: every pass reads them all (a few per customer).
+    let first = sync(&portal, &admin, "locations").await;
+    let sites = imported(&portal, &admin, "locations?org_id=acme").await;
+    assert_eq!(names(&sites, "name"), ["Lab", "Main Office"]);
+    let all_sites = imported(&portal, &admin, "locations?").await;
+    assert_eq!(
+        all_sites.len(),
+        5,
+        "2 at Acme, 1 at each other customer, none at the Lead"
+    );
+    let again = sync(&portal, &admin, "locations").await;
+    assert_eq!(again["counts"]["changed"], first["counts"]["changed"]);
+
     // Kinds and filters the API does not know are refused clearly.
     let unknown = portal
         .get("/v1/integrations/autotask/imports/tickets", &admin)

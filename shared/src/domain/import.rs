@@ -16,17 +16,24 @@ pub enum ImportKind {
     Customers,
     /// People at imported customers.
     Contacts,
+    /// Sites of imported customers.
+    Locations,
 }
 
 impl ImportKind {
     /// Every kind, in the order a run imports them (customers first: the others are theirs).
-    pub const ALL: [ImportKind; 2] = [ImportKind::Customers, ImportKind::Contacts];
+    pub const ALL: [ImportKind; 3] = [
+        ImportKind::Customers,
+        ImportKind::Contacts,
+        ImportKind::Locations,
+    ];
 
     /// The kind as the API names it.
     pub fn as_str(self) -> &'static str {
         match self {
             ImportKind::Customers => "customers",
             ImportKind::Contacts => "contacts",
+            ImportKind::Locations => "locations",
         }
     }
 
@@ -35,6 +42,7 @@ impl ImportKind {
         match self {
             ImportKind::Customers => SyncKind::Customers,
             ImportKind::Contacts => SyncKind::Contacts,
+            ImportKind::Locations => SyncKind::Locations,
         }
     }
 
@@ -43,6 +51,7 @@ impl ImportKind {
         match kind {
             SyncKind::Customers => Some(ImportKind::Customers),
             SyncKind::Contacts => Some(ImportKind::Contacts),
+            SyncKind::Locations => Some(ImportKind::Locations),
             _ => None,
         }
     }

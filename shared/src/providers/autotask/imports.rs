@@ -1,6 +1,7 @@
-//! Imports (seed 004): the partner's customers (Companies of the chosen types) and their
-//! contacts, id-ordered pages of 500 with only the fields kept, and on later passes only what
-//! changed since the last one (by the change stamps each entity has).
+//! Imports (seed 004): the partner's customers (Companies of the chosen types), their contacts
+//! and locations, id-ordered pages of 500 with only the fields kept, and on later passes only
+//! what changed since the last one (by the change stamps each entity has; locations have none,
+//! so every pass reads them all: a few per customer).
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
@@ -57,10 +58,29 @@ const CONTACTS: Entity = Entity {
     ],
 };
 
+const LOCATIONS: Entity = Entity {
+    name: "CompanyLocations",
+    company_field: "companyID",
+    active_field: "isActive",
+    stamps: &[],
+    fields: &[
+        "name",
+        "isPrimary",
+        "address1",
+        "address2",
+        "city",
+        "state",
+        "postalCode",
+        "countryID",
+        "phone",
+    ],
+};
+
 fn entity(kind: ImportKind) -> &'static Entity {
     match kind {
         ImportKind::Customers => &CUSTOMERS,
         ImportKind::Contacts => &CONTACTS,
+        ImportKind::Locations => &LOCATIONS,
     }
 }
 
@@ -80,14 +100,14 @@ impl Importer for AutotaskIntegration {
         match query.kind {
             ImportKind::Customers => filter
                 .push(json!({"op": "in", "field": "companyType", "value": query.customer_types})),
-            ImportKind::Contacts => {
+            ImportKind::Contacts | ImportKind::Locations => {
                 if query.companies.is_empty() {
                     return Ok(ImportPage::default());
                 }
                 filter.push(json!({"op": "in", "field": "companyID", "value": query.companies}));
             }
         }
-        if let Some(since) = query.since {
+        if let Some(since) = query.since.filter(|_| !entity.stamps.is_empty()) {
             let since = naive(since);
             let changed: Vec<Value> = entity
                 .stamps

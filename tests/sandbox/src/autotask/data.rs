@@ -118,6 +118,20 @@ pub fn demo() -> State {
         })
         .collect();
     let people = [("Ana", "Ruiz"), ("Ben", "Okafor"), ("Chen", "Li")];
+    for (company, name) in companies.clone() {
+        let sites: &[&str] = if name.starts_with("Acme") {
+            &["Main Office", "Lab"]
+        } else {
+            &["Head Office"]
+        };
+        for (i, site) in sites.iter().enumerate() {
+            let id = s.next_id();
+            s.insert("CompanyLocations", json!({
+                "id": id, "companyID": company, "name": site, "isPrimary": i == 0, "isActive": true,
+                "address1": format!("{} Main Street", 100 + id), "city": "Springfield", "postalCode": "01101",
+            }));
+        }
+    }
     for (company, name) in companies {
         let domain: String = name.split_whitespace().next().unwrap_or("x").to_lowercase();
         let count = if name.starts_with("Acme") { 3 } else { 1 };

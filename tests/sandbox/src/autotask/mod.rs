@@ -87,9 +87,10 @@ pub struct State {
     unit_rows: HashMap<i64, Vec<i64>>,
 }
 
-const ENTITIES: [&str; 10] = [
+const ENTITIES: [&str; 11] = [
     "Companies",
     "Contacts",
+    "CompanyLocations",
     "Contracts",
     "Services",
     "ContractServices",
