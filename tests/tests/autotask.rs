@@ -470,6 +470,18 @@ async fn configuration_comes_from_live_picklists_and_is_checked_against_them() {
         ),
         (Some("connected"), Some(false))
     );
+
+    // A partner who only syncs seats or imports saves no ticket defaults at all.
+    let seats_only = w
+        .portal
+        .put(
+            "/v1/integrations/autotask/configuration",
+            &w.admin,
+            json!({"sync_seat_quantity": true}),
+        )
+        .await;
+    assert_eq!(seats_only.status, StatusCode::OK, "{}", seats_only.body);
+    assert_eq!(seats_only.body["settings"]["sync_seat_quantity"], true);
 }
 
 #[tokio::test]

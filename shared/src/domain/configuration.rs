@@ -93,14 +93,27 @@ impl ProviderSettings {
         let mut errors = Vec::new();
         match self {
             ProviderSettings::Autotask(s) => {
-                for (field, value) in [
+                let ticket_fields = [
                     ("ticket_type", s.ticket_type),
                     ("sla", s.sla),
                     ("priority", s.priority),
                     ("queue", s.queue),
                     ("status", s.status),
-                ] {
+                ];
+                for (field, value) in ticket_fields {
                     check_vendor_id(field, value, &mut errors);
+                }
+                // All five or none: a partner who only syncs seats or imports saves no ticket
+                // defaults; half of them would open tickets Autotask refuses.
+                if ticket_fields.iter().any(|(_, v)| v.is_some()) {
+                    for (field, value) in ticket_fields {
+                        if value.is_none() {
+                            errors.push(FieldError::new(
+                                field,
+                                "is required with the other ticket defaults (ticket_type, sla, priority, queue and status come together)",
+                            ));
+                        }
+                    }
                 }
             }
             ProviderSettings::Halopsa(s) => {
@@ -186,6 +199,27 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(s.validate().unwrap_err()[0].field, "queue");
+    }
+
+    #[test]
+    fn autotask_ticket_defaults_come_all_or_none() {
+        let none = ProviderSettings::Autotask(AutotaskSettings {
+            sync_seat_quantity: true,
+            ..Default::default()
+        });
+        assert_eq!(none.validate(), Ok(()));
+        let some = ProviderSettings::Autotask(AutotaskSettings {
+            queue: Some(29_683_482),
+            priority: Some(1),
+            ..Default::default()
+        });
+        let fields: Vec<String> = some
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["ticket_type", "sla", "status"]);
     }
 
     #[test]

@@ -84,7 +84,8 @@ impl Configurator for AutotaskIntegration {
                 _ => "status",
             };
             match value {
-                None => errors.push(FieldError::new(form_field, "is required")),
+                // Absent ones are all absent (the shape check saw to it): no ticket defaults.
+                None => {}
                 Some(v) if !choices(&fields, field).iter().any(|c| c.id == *v) => {
                     errors.push(FieldError::new(
                         form_field,
