@@ -229,3 +229,26 @@ async fn a_retried_connect_logs_in_once_and_a_retry_in_flight_is_a_conflict() {
     refused_again.problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(sandbox.with(|s| s.refused_logins), 2);
 }
+
+#[tokio::test]
+async fn a_retried_consent_start_is_not_kept_its_state_lives_only_hashed() {
+    let sandbox = sandbox::ninjaone::Sandbox::start(sandbox::ninjaone::State::demo()).await;
+    let portal = journeys::ninjaone_portal(&sandbox);
+    let admin = portal.admin(TENANT);
+    let form = json!({"region": "us", "client_id": sandbox::ninjaone::DEMO_CLIENT_ID, "client_secret": sandbox::ninjaone::DEMO_CLIENT_SECRET});
+    let path = "/v1/integrations/ninjaone/connect";
+    let first = post_with_key(&portal, path, &admin, "consent-1", &form).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    assert_eq!(header_of(&first, header::CACHE_CONTROL), Some("no-store"));
+    let retried = post_with_key(&portal, path, &admin, "consent-1", &form).await;
+    assert_eq!(retried.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        header_of(
+            &retried,
+            header::HeaderName::from_static("idempotent-replayed")
+        ),
+        None,
+        "a new consent, not the stored one"
+    );
+    assert_ne!(first.body["authorize_url"], retried.body["authorize_url"]);
+}

@@ -155,9 +155,16 @@ fn fingerprint(req: &Request<Bytes>) -> String {
     hex::encode(hash.finalize())
 }
 
-/// A successful answer as stored; `None` for failures (not replayed) and non-text bodies.
+/// A successful answer as stored; `None` for failures (not replayed), non-text bodies, and
+/// answers marked `Cache-Control: no-store` (a consent URL's one-time state is kept only
+/// hashed): a retry of those runs again.
 fn stored(response: &Response<Bytes>) -> Option<StoredResponse> {
-    if !response.status().is_success() {
+    let no_store = response
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("no-store"));
+    if !response.status().is_success() || no_store {
         return None;
     }
     let body = String::from_utf8(response.body().to_vec()).ok()?;

@@ -93,7 +93,7 @@ pub(super) async fn start(
     };
     app.store.put_consent(&consent_hash, &pending).await?;
     tracing::info!(tenant = %tenant, provider = %provider, "consent started");
-    Ok(body::respond(
+    let mut response = body::respond(
         StatusCode::ACCEPTED,
         &ConsentRequired {
             provider,
@@ -102,7 +102,14 @@ pub(super) async fn start(
             redirect_uri: redirect,
             expires_at: pending.expires_at,
         },
-    ))
+    );
+    // The consent URL carries the one-time state, which we store only hashed: no cache (and no
+    // idempotency record) may keep it.
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 /// What the vendor's redirect carries. Unknown parameters (`iss`, ...) are ignored.
