@@ -6,20 +6,20 @@ import type { components, paths } from "./api";
 type Problem = components["schemas"]["Problem"];
 type Cards = paths["/v1/integrations"]["get"]["responses"]["200"]["content"]["application/json"];
 type ConnectForm =
-  paths["/v1/integrations/{provider}/connect"]["post"]["requestBody"]["content"]["application/json"];
+  paths["/v1/integrations/autotask/connect"]["post"]["requestBody"]["content"]["application/json"];
 type Connected =
-  paths["/v1/integrations/{provider}/connect"]["post"]["responses"]["201"]["content"]["application/json"];
+  paths["/v1/integrations/autotask/connect"]["post"]["responses"]["201"]["content"]["application/json"];
 type Options =
-  paths["/v1/integrations/{provider}/options/{list}"]["get"]["responses"]["200"]["content"]["application/json"];
+  paths["/v1/integrations/autotask/options/queues"]["get"]["responses"]["200"]["content"]["application/json"];
 type SettingsForm =
-  paths["/v1/integrations/{provider}/configuration"]["put"]["requestBody"]["content"]["application/json"];
+  paths["/v1/integrations/autotask/configuration"]["put"]["requestBody"]["content"]["application/json"];
 type OrgLink =
-  paths["/v1/integrations/{provider}/org-mappings/{org_id}"]["put"]["requestBody"]["content"]["application/json"];
+  paths["/v1/integrations/autotask/org-mappings/{org_id}"]["put"]["requestBody"]["content"]["application/json"];
 type SyncForm = NonNullable<
-  paths["/v1/integrations/{provider}/sync"]["post"]["requestBody"]
+  paths["/v1/integrations/autotask/sync"]["post"]["requestBody"]
 >["content"]["application/json"];
 type Run =
-  paths["/v1/integrations/{provider}/sync-runs/{run_id}"]["get"]["responses"]["200"]["content"]["application/json"];
+  paths["/v1/integrations/autotask/sync-runs/{run_id}"]["get"]["responses"]["200"]["content"]["application/json"];
 
 /** A call's answer: the body on success, the problem otherwise. */
 type Answer<T> = { ok: true; status: number; body: T } | { ok: false; status: number; problem: Problem };

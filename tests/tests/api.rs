@@ -6,7 +6,6 @@ use integration_tests::portal::{Portal, Reply};
 use local::Runner;
 use serde_json::{Value, json};
 use shared::{
-    api::{ROUTES, openapi_document},
     config::Settings,
     domain::{Provider, TenantId},
     providers::autotask::IntegrationCode,
@@ -332,8 +331,6 @@ async fn bad_requests_get_problems_and_store_nothing() {
     assert_eq!(bad_limit.field_errors(), ["limit"]);
     let bad_query = portal.get("/v1/organizations?tenant=other", &admin).await;
     assert_eq!(bad_query.field_errors(), ["tenant"]);
-    let bad_cursor = portal.get("/v1/organizations?after=!!", &admin).await;
-    assert_eq!(bad_cursor.field_errors(), ["after"]);
 }
 
 #[tokio::test]
@@ -489,42 +486,5 @@ async fn revoke_forgets_everything_and_is_idempotent() {
             .await
             .status,
         StatusCode::NO_CONTENT
-    );
-}
-
-#[tokio::test]
-async fn openapi_document_is_served_and_names_every_route() {
-    let portal = Portal::new();
-    let reply = portal
-        .raw(Method::GET, "/v1/openapi.json", None, None, vec![])
-        .await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.body["openapi"], "3.1.0");
-    let doc = openapi_document();
-    for route in ROUTES {
-        let method = route.method.as_str().to_ascii_lowercase();
-        assert!(
-            doc["paths"][route.path][&method].is_object(),
-            "infra/openapi.yaml lacks {} {}",
-            route.method,
-            route.path
-        );
-    }
-    let documented: usize = doc["paths"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|ops| {
-            ops.as_object()
-                .unwrap()
-                .keys()
-                .filter(|k| *k != "parameters")
-                .count()
-        })
-        .sum();
-    assert_eq!(
-        documented,
-        ROUTES.len(),
-        "the document lists no route the API lacks"
     );
 }

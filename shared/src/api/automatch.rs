@@ -76,7 +76,7 @@ pub(super) async fn auto_match_orgs(
     let mapper = vendor::capability(app, provider, "organization auto-match", |i| i.mapper())?;
     let (kind, target_of) = mapper.match_target().ok_or_else(|| {
         ApiError::NotFound(format!(
-            "{} has no organization auto-match: its links need more than a name, so organizations are mapped one by one",
+            "{} has no organization auto-match",
             provider.display_name()
         ))
     })?;

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::{ApiError, MAX_BODY_BYTES, routes::Params};
 use crate::domain::FieldError;
@@ -27,7 +27,14 @@ pub fn json<T: DeserializeOwned>(req: &Request<Bytes>) -> Result<T, ApiError> {
         return Err(ApiError::bad_field("body", "a JSON object is required"));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut value = serde_json::Value::deserialize(&mut de).map_err(|e| ApiError::BadRequest {
+        detail: format!("the body is not JSON: {e}"),
+        errors: vec![FieldError::new("body", e.to_string())],
+    })?;
+    de.end()
+        .map_err(|_| ApiError::bad_field("body", "unexpected data after the JSON value"))?;
+    whole_numbers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let field = if path == "." || path.is_empty() {
@@ -39,10 +46,25 @@ pub fn json<T: DeserializeOwned>(req: &Request<Bytes>) -> Result<T, ApiError> {
             detail: format!("the body is not valid: {field}: {inner}"),
             errors: vec![FieldError::new(field, inner.to_string())],
         }
-    })?;
-    de.end()
-        .map_err(|_| ApiError::bad_field("body", "unexpected data after the JSON value"))?;
-    Ok(value)
+    })
+}
+
+/// JSON has one number type: `25.0` is the integer 25 to JSON Schema (and to JavaScript), so
+/// it is one to us. Fractions stay fractions and are refused where an integer is expected.
+fn whole_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Exactly representable whole numbers only (|f| < 2^53).
+            if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
 }
 
 /// serde names an unknown or missing field only in its message ("unknown field `x`,
@@ -61,6 +83,20 @@ pub fn query<T: DeserializeOwned>(req: &Request<Bytes>) -> Result<T, ApiError> {
         let field = field_of_serde_message(&message).unwrap_or_else(|| "query".into());
         ApiError::bad_field(&field, message)
     })
+}
+
+/// Checks vendor ids of a query (`?company_id=`): vendors number their records from 1, so 0
+/// or less names nothing and is refused, naming the parameter.
+pub fn query_ids(ids: &[(&str, Option<i64>)]) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    for (name, id) in ids {
+        crate::domain::check_vendor_id(name, *id, &mut errors);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 /// A path capture parsed with `parse`, or a 400 naming the parameter.

@@ -116,6 +116,7 @@ pub(super) async fn options(
         )));
     }
     let query: OptionsQuery = body::query(req)?;
+    body::query_ids(&[("parent", query.parent)])?;
     let session = vendor::open(app, tenant, provider).await?;
     match configurator.options(&session, list).await {
         Ok(mut items) => {

@@ -46,6 +46,7 @@ pub(super) async fn list(
         )));
     }
     let query: ImportsQuery = body::query(req)?;
+    body::query_ids(&[("company_id", query.company_id)])?;
     let limit = page_limit(query.limit)?;
     let filter = ImportFilter {
         company_id: query.company_id,

@@ -51,6 +51,11 @@ pub(super) async fn catalog(
         )));
     }
     let q: CatalogParams = body::query(req)?;
+    body::query_ids(&[
+        ("company_id", q.company_id),
+        ("contract_id", q.contract_id),
+        ("customer_id", q.customer_id),
+    ])?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_field(
@@ -98,16 +103,9 @@ fn state(broken: Option<bool>) -> &'static str {
     }
 }
 
+/// The mapper of a provider that maps plans (routing already refused the others).
 fn plans_mapper(app: &App, provider: Provider) -> Result<&dyn Mapper, ApiError> {
-    let mapper = vendor::capability(app, provider, "plan mapping", |i| i.mapper())?;
-    if mapper.maps_plans() {
-        Ok(mapper)
-    } else {
-        Err(ApiError::NotFound(format!(
-            "{} maps organizations only, not plans",
-            provider.display_name()
-        )))
-    }
+    vendor::capability(app, provider, "plan mapping", |i| i.mapper())
 }
 
 #[derive(Deserialize)]

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod automatch;
 mod body;
+mod capabilities;
 mod configuration;
 mod connect;
 mod idempotency;
@@ -28,6 +29,7 @@ use http::{Request, Response};
 
 pub use auth::{AuthContext, Claims};
 pub use body::field_of_serde_message;
+pub use capabilities::provider_routes;
 pub use openapi::document as openapi_document;
 pub use problem::{ApiError, MAX_BODY_BYTES};
 pub use routes::{Access, Function, Op, ROUTES, Route, Scope};
@@ -111,6 +113,9 @@ async fn dispatch(
     let provider = || body::path_param(params, "provider", str::parse::<Provider>);
     // Public routes have no caller; every other route has one (checked in `handle`).
     let tenant = || caller.map(|c| &c.tenant).ok_or(ApiError::Unauthenticated);
+    if route.path.contains("{provider}") {
+        capabilities::require(app, provider()?, route.op)?;
+    }
     match route.op {
         Op::OpenApi => Ok(openapi::serve()),
         Op::ListIntegrations => integrations::list(app, tenant()?).await,

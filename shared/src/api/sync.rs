@@ -8,7 +8,7 @@ use ulid::Ulid;
 use super::{
     ApiError,
     audit::{self, NOTHING},
-    body,
+    body, capabilities,
     routes::Params,
     vendor,
 };
@@ -35,24 +35,6 @@ fn default_kinds(provider: Provider) -> Vec<SyncKind> {
     }
 }
 
-/// What `provider` syncs: seats (PSAs), assets (RMMs), and the imports it has.
-fn syncable_kinds(app: &App, provider: Provider) -> Vec<SyncKind> {
-    let Some(integration) = app.integrations.get(provider) else {
-        return Vec::new();
-    };
-    let mut kinds = Vec::new();
-    if integration.seat_sync().is_some() {
-        kinds.push(SyncKind::Seats);
-    }
-    if integration.asset_source().is_some() {
-        kinds.push(SyncKind::Assets);
-    }
-    if let Some(importer) = integration.importer() {
-        kinds.extend(importer.import_kinds().iter().map(|k| k.sync_kind()));
-    }
-    kinds
-}
-
 /// Starts a run now: 202 with the run (queued, or already finished when there is no queue).
 pub(super) async fn start(
     app: &App,
@@ -69,7 +51,11 @@ pub(super) async fn start(
     if kinds.is_empty() {
         return Err(ApiError::bad_field("kinds", "must name at least one kind"));
     }
-    let syncs = syncable_kinds(app, provider);
+    let syncs = app
+        .integrations
+        .get(provider)
+        .map(capabilities::syncable_kinds)
+        .unwrap_or_default();
     if let Some(other) = kinds.iter().find(|k| !syncs.contains(k)) {
         let names: Vec<&str> = syncs.iter().map(|k| k.as_str()).collect();
         return Err(ApiError::Validation(vec![FieldError::new(

@@ -36,7 +36,7 @@ impl Alert {
         let mut errors = Vec::new();
         let key = &self.dedupe_key;
         if key.is_empty()
-            || key.len() > MAX_DEDUPE_KEY
+            || key.chars().count() > MAX_DEDUPE_KEY
             || key.chars().any(|c| c == '#' || c.is_control())
         {
             errors.push(FieldError::new(

@@ -44,3 +44,4 @@ pub use provider::{Provider, ProviderKind, UnknownProvider};
 pub use sync_run::{ItemError, SeatIntent, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger};
 pub use ticket::{Repeats, TicketClaim, TicketRecord, TicketStep};
 pub use validation::FieldError;
+pub(crate) use validation::check_vendor_id;

@@ -123,14 +123,15 @@ pub fn import_pk(tenant: &TenantId, provider: Provider, kind: ImportKind) -> Str
     format!("TENANT#{tenant}#IMPORT#{provider}#{}", kind.as_str())
 }
 
-/// An imported record: by company, then id, so one company's records list together.
+/// An imported record: by company, then id, so one company's records list together. The
+/// separator is URL-safe because the listing's cursor is this key.
 pub fn imported_sk(company_id: i64, id: i64) -> String {
-    format!("{company_id:020}#{id:020}")
+    format!("{company_id:020}.{id:020}")
 }
 
 /// Prefix of one company's imported records.
 pub fn imported_company_prefix(company_id: i64) -> String {
-    format!("{company_id:020}#")
+    format!("{company_id:020}.")
 }
 
 /// Where the import of one kind stands.

@@ -180,7 +180,7 @@ impl<T: Table> TableStore<T> {
         limit: usize,
         descending: bool,
     ) -> Result<Page<R>, StoreError> {
-        let after = after.map(decode_cursor).transpose()?;
+        let after = after.map(|c| position(prefix, c));
         let page = self
             .table
             .query(
@@ -194,7 +194,7 @@ impl<T: Table> TableStore<T> {
                 self.now(),
             )
             .await?;
-        decode_page(page, |(_, sk)| encode_cursor(&sk))
+        decode_page(page, |(_, sk)| listing_cursor(prefix, &sk))
     }
 
     async fn list_all<R: Record>(&self, pk: &str, prefix: &str) -> Result<Vec<R>, StoreError> {
@@ -231,7 +231,7 @@ impl<T: Table> TableStore<T> {
         keep: impl Fn(&R) -> bool + Send,
     ) -> Result<Page<R>, StoreError> {
         let limit = limit.max(1);
-        let mut after = after.map(decode_cursor).transpose()?;
+        let mut after = after.map(|c| position(prefix, c));
         let mut items = Vec::new();
         loop {
             let page = self
@@ -254,7 +254,7 @@ impl<T: Table> TableStore<T> {
                     if items.len() == limit {
                         return Ok(Page {
                             items,
-                            next: Some(Cursor(encode_cursor(&item.sk))),
+                            next: Some(Cursor(listing_cursor(prefix, &item.sk))),
                         });
                     }
                 }
@@ -334,6 +334,19 @@ fn decode_page<R: Record>(
     })
 }
 
+/// A listing's cursor: the last key it returned, without the prefix every key of the listing
+/// shares (a plan's id, an audit record's ULID). Any text is a position in the listing, so a
+/// cursor cannot be refused, and the query stays within the prefix DynamoDB was asked for.
+fn listing_cursor(prefix: &str, sk: &str) -> String {
+    sk.strip_prefix(prefix).unwrap_or(sk).to_owned()
+}
+
+/// The key a listing cursor stands for.
+fn position(prefix: &str, cursor: &Cursor) -> String {
+    format!("{prefix}{}", cursor.0)
+}
+
+/// Cursors of internal listings (across tenants, consents): opaque.
 fn encode_cursor(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(key)
 }

@@ -26,7 +26,7 @@ impl Connector for AutotaskIntegration {
         };
         let username = creds.username.trim().to_owned();
         let mut errors = Vec::new();
-        if username.is_empty() || username.len() > 320 {
+        if username.is_empty() || username.chars().count() > 320 {
             errors.push(FieldError::new(
                 "username",
                 "must be the API user's username (key)",

@@ -149,7 +149,7 @@ impl Connector for HaloIntegration {
             .filter(|t| !t.is_empty())
             .map(str::to_owned);
         let mut errors = Vec::new();
-        if client_id.is_empty() || client_id.len() > 200 {
+        if client_id.is_empty() || client_id.chars().count() > 200 {
             errors.push(FieldError::new(
                 "client_id",
                 "must be the API application's client ID",
@@ -160,7 +160,7 @@ impl Connector for HaloIntegration {
         }
         if hosted_tenant
             .as_deref()
-            .is_some_and(|t| t.len() > 100 || t.chars().any(|c| c.is_control()))
+            .is_some_and(|t| t.chars().count() > 100 || t.chars().any(|c| c.is_control()))
         {
             errors.push(FieldError::new(
                 "tenant",

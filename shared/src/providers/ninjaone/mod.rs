@@ -215,7 +215,7 @@ impl Consent for NinjaIntegration {
         };
         let client_id = creds.client_id.trim().to_owned();
         let mut errors = Vec::new();
-        if client_id.is_empty() || client_id.len() > 200 {
+        if client_id.is_empty() || client_id.chars().count() > 200 {
             errors.push(FieldError::new(
                 "client_id",
                 "must be the client ID of the partner's NinjaOne API app",
