@@ -185,8 +185,8 @@ async fn autotask(orgs: usize, changed_percent: usize, latency: Duration) {
         .iter()
         .map(|f| OrgTarget::Autotask {
             company_id: f.company_id,
-            contract_id: f.contract_id,
-            contract_service_id: f.contract_service_id,
+            contract_id: Some(f.contract_id),
+            contract_service_id: Some(f.contract_service_id),
         })
         .collect();
     let changed = map_orgs(&app, targets, 10, changed_percent).await;

@@ -256,8 +256,8 @@ impl Portal {
                     org_id: OrgId::new("acme").unwrap(),
                     target: OrgTarget::Autotask {
                         company_id: 1,
-                        contract_id: 2,
-                        contract_service_id: 3,
+                        contract_id: Some(2),
+                        contract_service_id: Some(3),
                     },
                     updated_at: now,
                     version: 0,

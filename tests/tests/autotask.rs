@@ -617,8 +617,9 @@ async fn mappings_are_refused_unless_complete_and_consistent() {
         )
     };
 
+    // A contract without its contract service: refused (a company alone would be a link).
     let partial = put(json!({"company_id": acme, "contract_id": acme_contract})).await;
-    partial.problem(StatusCode::BAD_REQUEST);
+    partial.problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(partial.field_errors(), ["contract_service_id"]);
     let complete =
         json!({"company_id": acme, "contract_id": acme_contract, "contract_service_id": acme_cs});
@@ -758,7 +759,7 @@ async fn seat_sync_writes_only_differences_and_is_idempotent() {
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(
         run["counts"],
-        json!({"total": 3, "done": 3, "changed": 2, "unchanged": 1, "failed": 0})
+        json!({"total": 3, "done": 3, "changed": 2, "unchanged": 1, "failed": 0, "skipped": 0})
     );
     assert_eq!(
         (
@@ -1051,8 +1052,8 @@ async fn credentials_go_only_to_the_zones_own_origin() {
                 org_id: OrgId::new("o").unwrap(),
                 target: shared::domain::OrgTarget::Autotask {
                     company_id: 1,
-                    contract_id: contract,
-                    contract_service_id: cs,
+                    contract_id: Some(contract),
+                    contract_service_id: Some(cs),
                 },
                 updated_at: app.clock.now(),
                 version: 0,
@@ -1329,8 +1330,8 @@ async fn a_large_sync_stays_within_three_calls_per_endpoint_and_pages_in_bulk() 
                     org_id: org,
                     target: shared::domain::OrgTarget::Autotask {
                         company_id: f.company_id,
-                        contract_id: f.contract_id,
-                        contract_service_id: f.contract_service_id,
+                        contract_id: Some(f.contract_id),
+                        contract_service_id: Some(f.contract_service_id),
                     },
                     updated_at: app.clock.now(),
                     version: 0,
@@ -1345,7 +1346,7 @@ async fn a_large_sync_stays_within_three_calls_per_endpoint_and_pages_in_bulk() 
     let run = sync(&w).await;
     assert_eq!(
         run["counts"],
-        json!({"total": 1100, "done": 1100, "changed": 110, "unchanged": 990, "failed": 0}),
+        json!({"total": 1100, "done": 1100, "changed": 110, "unchanged": 990, "failed": 0, "skipped": 0}),
         "{run}"
     );
     let calls = w.sandbox.with(|s| s.calls()) - before;

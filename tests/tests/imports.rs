@@ -194,3 +194,99 @@ async fn customers_and_their_contacts_import_then_stay_current_cheaply() {
     assert!(imported(&portal, &admin, "contacts?").await.is_empty());
     assert!(imported(&portal, &admin, "customers?").await.is_empty());
 }
+
+#[tokio::test]
+async fn auto_match_links_imported_customers_by_name_and_seat_sync_skips_company_only_links() {
+    let sandbox = Sandbox::demo().await;
+    let portal = portal(&sandbox);
+    let admin = portal.admin(TENANT);
+    journeys::autotask_acme_mapped(&portal, &admin, "acme", 25).await;
+    for (org, name) in [("globex", "Globex Corp."), ("hooli", "Hooli Prospects")] {
+        let reply = portal
+            .put(
+                &format!("/v1/organizations/{org}"),
+                &admin,
+                json!({"name": name, "seats": 7}),
+            )
+            .await;
+        assert!(reply.status.is_success(), "{}", reply.body);
+    }
+    sync(&portal, &admin, "customers").await;
+    let globex_company = imported(&portal, &admin, "customers?active=true")
+        .await
+        .into_iter()
+        .find(|c| c["fields"]["companyName"] == "Globex Corporation")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+
+    // Candidates are the imported customers: Globex matches; Hooli is a Lead, never imported.
+    let report = portal
+        .post(
+            "/v1/integrations/autotask/org-mappings/auto-match",
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    assert_eq!(
+        report.body["matched"][0]["org_id"], "globex",
+        "{}",
+        report.body
+    );
+    assert_eq!(report.body["matched"][0]["organization_id"], globex_company);
+    assert_eq!(report.body["already_linked"][0]["org_id"], "acme");
+    assert_eq!(report.body["unmatched"][0]["org_id"], "hooli");
+    let mappings = portal
+        .get("/v1/integrations/autotask/org-mappings", &admin)
+        .await;
+    let globex = mappings.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["org_id"] == "globex")
+        .unwrap();
+    assert_eq!(
+        globex["target"],
+        json!({"provider": "autotask", "company_id": globex_company})
+    );
+    assert_eq!(globex["state"], "linked");
+
+    // The link shows on what was imported before it, without another import.
+    let linked = imported(&portal, &admin, "customers?org_id=globex").await;
+    assert_eq!(names(&linked, "companyName"), ["Globex Corporation"]);
+    assert_eq!(linked[0]["org_id"], "globex");
+    assert!(
+        imported(&portal, &admin, "customers?org_id=hooli")
+            .await
+            .is_empty()
+    );
+
+    // A contract without its contract service links nothing seat sync could write.
+    let half = portal
+        .put(
+            "/v1/integrations/autotask/org-mappings/hooli",
+            &admin,
+            json!({"company_id": globex_company, "contract_id": 1005}),
+        )
+        .await;
+    assert_eq!(
+        half.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        half.body
+    );
+    assert_eq!(half.field_errors(), ["contract_service_id"]);
+
+    // Seat sync writes Acme's seats and counts Globex's company-only link as skipped.
+    let run = sync(&portal, &admin, "seats").await;
+    assert_eq!(run["counts"]["total"], 2, "{run}");
+    assert_eq!(run["counts"]["skipped"], 1, "{run}");
+    assert_eq!(run["counts"]["changed"], 1, "{run}");
+    let units = sandbox.with(|s| s.units_on(1006, &today())).unwrap();
+    assert_eq!(units, 25);
+}
+
+fn today() -> String {
+    time::OffsetDateTime::now_utc().date().to_string()
+}

@@ -271,8 +271,8 @@ mod checks {
         let t = tenant("acme");
         let target = |company| OrgTarget::Autotask {
             company_id: company,
-            contract_id: 10,
-            contract_service_id: 100,
+            contract_id: Some(10),
+            contract_service_id: Some(100),
         };
         let a = b
             .store
@@ -1209,8 +1209,8 @@ mod checks {
                     "o0",
                     OrgTarget::Autotask {
                         company_id: 1,
-                        contract_id: 2,
-                        contract_service_id: 3,
+                        contract_id: Some(2),
+                        contract_service_id: Some(3),
                     },
                 ),
                 Expect::Absent,

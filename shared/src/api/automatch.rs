@@ -15,10 +15,10 @@ use super::{
 use crate::{
     app::App,
     domain::{
-        AuditAction, OrgId, OrgMapping, Provider, TenantId,
+        AuditAction, ImportFilter, ImportKind, OrgId, OrgMapping, Provider, TenantId,
         matching::{Candidate, MatchOutcome, auto_match},
     },
-    ports::{CatalogQuery, Expect, StoreError},
+    ports::{CatalogQuery, Expect, Mapper, Session, StoreError, VendorError},
 };
 
 #[derive(Deserialize, Default)]
@@ -87,32 +87,20 @@ pub(super) async fn auto_match_orgs(
     };
     let session = vendor::open(app, tenant, provider).await?;
 
-    let mut vendor_orgs = Vec::new();
-    let mut after = None;
-    loop {
-        let query = CatalogQuery {
-            search: None,
-            parent: None,
-            after: after.clone(),
-            limit: 500,
-        };
-        let page = match mapper.catalog(&session, kind, &query).await {
-            Ok(p) => p,
+    let vendor_orgs = match imported_customers(app, tenant, provider).await? {
+        Some(customers) => customers,
+        None => match catalog(mapper, &session, kind).await {
+            Ok(orgs) => orgs,
             Err(e) => return Err(vendor::failed(app, &session, e).await),
-        };
-        vendor_orgs.extend(page.items.into_iter().map(|i| (i.id, i.name)));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+        },
+    };
 
     let existing = app.store.list_org_mappings(tenant, provider).await?;
     let linked_orgs: HashSet<&OrgId> = existing.iter().map(|m| &m.org_id).collect();
     // Vendor organizations already linked to someone are not offered again.
     let free: Vec<(i64, String)> = vendor_orgs
         .into_iter()
-        .filter(|(id, _)| !existing.iter().any(|m| m.target == target_of(*id)))
+        .filter(|(id, _)| !existing.iter().any(|m| m.target.company_id() == *id))
         .collect();
 
     let mut report = Report {
@@ -204,4 +192,73 @@ pub(super) async fn auto_match_orgs(
         }
     }
     Ok(body::respond(StatusCode::OK, &report))
+}
+
+/// Where a provider imports its customers (Autotask), the imported ones are the candidates:
+/// no vendor call, and a Lead never matches. `None` for providers without that import.
+async fn imported_customers(
+    app: &App,
+    tenant: &TenantId,
+    provider: Provider,
+) -> Result<Option<Vec<(i64, String)>>, ApiError> {
+    let imports_customers = app
+        .integrations
+        .get(provider)
+        .and_then(|i| i.importer())
+        .is_some_and(|i| i.import_kinds().contains(&ImportKind::Customers));
+    if !imports_customers {
+        return Ok(None);
+    }
+    let active = ImportFilter {
+        active: Some(true),
+        ..ImportFilter::default()
+    };
+    let mut customers = Vec::new();
+    let mut after = None;
+    loop {
+        let page = app
+            .store
+            .list_imported(
+                tenant,
+                provider,
+                ImportKind::Customers,
+                &active,
+                after.as_ref(),
+                500,
+            )
+            .await?;
+        customers.extend(
+            page.items
+                .into_iter()
+                .filter_map(|r| Some((r.id, r.name()?.to_owned()))),
+        );
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(Some(customers)),
+        }
+    }
+}
+
+/// Every organization of the vendor's catalog `kind`.
+async fn catalog(
+    mapper: &dyn Mapper,
+    session: &Session,
+    kind: &str,
+) -> Result<Vec<(i64, String)>, VendorError> {
+    let mut orgs = Vec::new();
+    let mut after = None;
+    loop {
+        let query = CatalogQuery {
+            search: None,
+            parent: None,
+            after: after.clone(),
+            limit: 500,
+        };
+        let page = mapper.catalog(session, kind, &query).await?;
+        orgs.extend(page.items.into_iter().map(|i| (i.id, i.name)));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(orgs),
+        }
+    }
 }

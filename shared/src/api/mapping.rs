@@ -234,8 +234,8 @@ pub(super) async fn list_plans(
 #[serde(deny_unknown_fields)]
 struct AutotaskOrgBody {
     company_id: i64,
-    contract_id: i64,
-    contract_service_id: i64,
+    contract_id: Option<i64>,
+    contract_service_id: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -298,8 +298,9 @@ pub(super) async fn put_org(
                 "no organization {org_id}: create it with PUT /v1/organizations/{org_id} first"
             ))
         })?;
-    // Where plans map (Autotask), the contract service must sell the org's plan's Service.
-    let plan_target = if mapper.maps_plans() {
+    // Where plans map (Autotask), the contract service must sell the org's plan's Service; a
+    // company-only link has no contract service and needs no plan.
+    let plan_target = if mapper.maps_plans() && target.syncs_seats() {
         let plan = org.plan_id.as_ref().ok_or_else(|| {
             ApiError::Validation(vec![FieldError::new(
                 "plan_id",

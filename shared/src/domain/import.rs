@@ -96,6 +96,16 @@ pub struct ImportedRecord {
     pub imported_at: OffsetDateTime,
 }
 
+impl ImportedRecord {
+    /// The record's display name, where it has one (a company's `companyName`, a location's
+    /// `name`): what auto-match compares with the platform's organization names.
+    pub fn name(&self) -> Option<&str> {
+        ["companyName", "name"]
+            .iter()
+            .find_map(|k| self.fields.get(*k).and_then(|v| v.as_str()))
+    }
+}
+
 /// Which imported records a listing keeps.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImportFilter {

@@ -3,7 +3,10 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{FieldError, OrgId, PlanId, Provider, validation::check_required_vendor_id};
+use super::{
+    FieldError, OrgId, PlanId, Provider,
+    validation::{check_required_vendor_id, check_vendor_id},
+};
 
 /// What a plan maps to. Only Autotask bills plans as Services.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,14 +47,17 @@ pub struct PlanMapping {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "provider", rename_all = "lowercase")]
 pub enum OrgTarget {
-    /// Autotask: Company + Recurring Service contract + Contract Service (seed 000).
+    /// Autotask: Company + Recurring Service contract + Contract Service (seed 000), or the
+    /// company alone: a link for imports and tickets that seat sync skips (seed 004).
     Autotask {
         /// Companies entity id.
         company_id: i64,
         /// Contracts entity id (Recurring Service, of that company).
-        contract_id: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contract_id: Option<i64>,
         /// ContractServices entity id (of that contract).
-        contract_service_id: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contract_service_id: Option<i64>,
     },
     /// HaloPSA: Customer + Software Licence (seed 001).
     Halopsa {
@@ -78,6 +84,18 @@ impl OrgTarget {
         }
     }
 
+    /// Whether seat sync has somewhere to write seats: an Autotask link without its contract
+    /// service does not.
+    pub fn syncs_seats(&self) -> bool {
+        match self {
+            OrgTarget::Autotask {
+                contract_service_id,
+                ..
+            } => contract_service_id.is_some(),
+            OrgTarget::Halopsa { .. } | OrgTarget::Ninjaone { .. } => true,
+        }
+    }
+
     /// The provider of the target.
     pub fn provider(&self) -> Provider {
         match self {
@@ -97,8 +115,21 @@ impl OrgTarget {
                 contract_service_id,
             } => {
                 check_required_vendor_id("company_id", company_id, &mut errors);
-                check_required_vendor_id("contract_id", contract_id, &mut errors);
-                check_required_vendor_id("contract_service_id", contract_service_id, &mut errors);
+                check_vendor_id("contract_id", contract_id, &mut errors);
+                check_vendor_id("contract_service_id", contract_service_id, &mut errors);
+                // A contract without the service that carries the seats, or the reverse, links
+                // nothing seat sync could write.
+                match (contract_id, contract_service_id) {
+                    (Some(_), None) => errors.push(FieldError::new(
+                        "contract_service_id",
+                        "is required with contract_id (a company alone is a link too)",
+                    )),
+                    (None, Some(_)) => errors.push(FieldError::new(
+                        "contract_id",
+                        "is required with contract_service_id (a company alone is a link too)",
+                    )),
+                    _ => {}
+                }
             }
             OrgTarget::Halopsa {
                 customer_id,

@@ -106,6 +106,9 @@ pub struct SyncCounts {
     pub unchanged: u32,
     /// Items that failed.
     pub failed: u32,
+    /// Items the run leaves alone by design (an Autotask company-only link in a seat sync).
+    #[serde(default)]
+    pub skipped: u32,
 }
 
 /// One item that failed, with the vendor's own words where it gave any.

@@ -97,6 +97,11 @@ pub async fn sync(
     };
     let orgs = organizations(app, session, only).await?;
     run.counts.total += mappings.len() as u32;
+    // Company-only links (imports, tickets) have no contract service to write seats to.
+    let (mappings, links_only): (Vec<OrgMapping>, Vec<OrgMapping>) =
+        mappings.into_iter().partition(|m| m.target.syncs_seats());
+    run.counts.done += links_only.len() as u32;
+    run.counts.skipped += links_only.len() as u32;
     let mut work = Vec::with_capacity(mappings.len());
     for mapping in mappings {
         match orgs.get(&mapping.org_id) {

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     domain::{FieldError, OrgTarget, PlanTarget},
-    ports::{CatalogItem, CatalogPage, CatalogQuery, Mapper, Session, VendorError},
+    ports::{CatalogItem, CatalogPage, CatalogQuery, Mapper, MatchTarget, Session, VendorError},
 };
 
 fn page_filter(
@@ -49,6 +49,15 @@ impl Mapper for AutotaskIntegration {
 
     fn maps_plans(&self) -> bool {
         true
+    }
+
+    /// Auto-match links a company alone; the contract comes with a full mapping.
+    fn match_target(&self) -> Option<MatchTarget> {
+        Some(("companies", |company_id| OrgTarget::Autotask {
+            company_id,
+            contract_id: None,
+            contract_service_id: None,
+        }))
     }
 
     async fn catalog(
@@ -220,11 +229,7 @@ impl Mapper for AutotaskIntegration {
             return Err(not_autotask());
         };
         let c = self.client(session).await?;
-        let (company, contract, contract_service) = tokio::try_join!(
-            c.get::<Company>("Companies", company_id),
-            c.get::<Contract>("Contracts", contract_id),
-            c.get::<ContractService>("ContractServices", contract_service_id),
-        )?;
+        let company = c.get::<Company>("Companies", company_id).await?;
         let mut errors = Vec::new();
         match company {
             None => errors.push(FieldError::new(
@@ -237,46 +242,19 @@ impl Mapper for AutotaskIntegration {
             )),
             Some(_) => {}
         }
-        match &contract {
-            None => errors.push(FieldError::new(
-                "contract_id",
-                format!("Autotask has no contract {contract_id}"),
-            )),
-            Some(c) if c.company_id != company_id => errors.push(FieldError::new(
-                "contract_id",
-                format!(
-                    "contract {contract_id} belongs to company {}, not {company_id}",
-                    c.company_id
-                ),
-            )),
-            Some(c) if c.contract_type != Some(RECURRING_SERVICE) => errors.push(FieldError::new(
-                "contract_id",
-                format!("contract {contract_id} is not a Recurring Service contract"),
-            )),
-            Some(_) => {}
-        }
-        match &contract_service {
-            None => errors.push(FieldError::new(
-                "contract_service_id",
-                format!("Autotask has no contract service {contract_service_id}"),
-            )),
-            Some(cs) if cs.contract_id != contract_id => errors.push(FieldError::new(
-                "contract_service_id",
-                format!("contract service {contract_service_id} belongs to contract {}, not {contract_id}", cs.contract_id),
-            )),
-            Some(cs) => {
-                if let Some(PlanTarget::Autotask { service_id }) = plan
-                    && cs.service_id != *service_id
-                {
-                    errors.push(FieldError::new(
-                        "contract_service_id",
-                        format!(
-                            "contract service {contract_service_id} sells Service {}, but the organization's plan maps to Service {service_id}",
-                            cs.service_id
-                        ),
-                    ));
-                }
-            }
+        // A company-only link (validated: both or neither) stops here.
+        if let (Some(contract_id), Some(contract_service_id)) = (contract_id, contract_service_id) {
+            let (contract, contract_service) = tokio::try_join!(
+                c.get::<Contract>("Contracts", contract_id),
+                c.get::<ContractService>("ContractServices", contract_service_id),
+            )?;
+            check_contract(
+                &mut errors,
+                company_id,
+                (contract_id, contract.as_ref()),
+                (contract_service_id, contract_service.as_ref()),
+                plan,
+            );
         }
         if errors.is_empty() {
             Ok(())
@@ -299,7 +277,7 @@ impl Mapper for AutotaskIntegration {
             .iter()
             .map(|PlanTarget::Autotask { service_id }| *service_id)
             .collect();
-        let triples: Vec<(i64, i64, i64)> = orgs
+        let links: Vec<(i64, Option<i64>, Option<i64>)> = orgs
             .iter()
             .filter_map(|t| match *t {
                 OrgTarget::Autotask {
@@ -310,9 +288,9 @@ impl Mapper for AutotaskIntegration {
                 _ => None,
             })
             .collect();
-        let companies: Vec<i64> = triples.iter().map(|t| t.0).collect();
-        let contracts: Vec<i64> = triples.iter().map(|t| t.1).collect();
-        let contract_services: Vec<i64> = triples.iter().map(|t| t.2).collect();
+        let companies: Vec<i64> = links.iter().map(|t| t.0).collect();
+        let contracts: Vec<i64> = links.iter().filter_map(|t| t.1).collect();
+        let contract_services: Vec<i64> = links.iter().filter_map(|t| t.2).collect();
         let c = self.client(session).await?;
         let none = |v: &Vec<i64>| v.is_empty();
         let (services, companies, contracts, contract_services) = tokio::try_join!(
@@ -370,17 +348,77 @@ impl Mapper for AutotaskIntegration {
                     contract_id,
                     contract_service_id,
                 } => {
-                    !active_companies.get(&company_id).copied().unwrap_or(false)
-                        || contract_of
-                            .get(&contract_id)
-                            .is_none_or(|c| c.company_id != company_id)
-                        || cs_of
-                            .get(&contract_service_id)
-                            .is_none_or(|cs| cs.contract_id != contract_id)
+                    let contract_broken = match (contract_id, contract_service_id) {
+                        (Some(contract_id), Some(contract_service_id)) => {
+                            contract_of
+                                .get(&contract_id)
+                                .is_none_or(|c| c.company_id != company_id)
+                                || cs_of
+                                    .get(&contract_service_id)
+                                    .is_none_or(|cs| cs.contract_id != contract_id)
+                        }
+                        _ => false,
+                    };
+                    !active_companies.get(&company_id).copied().unwrap_or(false) || contract_broken
                 }
                 _ => true,
             })
             .collect();
         Ok((plans_broken, orgs_broken))
+    }
+}
+
+/// The contract and contract service of a seat link: the company's Recurring Service contract,
+/// and a service of that contract that sells the plan's Service.
+fn check_contract(
+    errors: &mut Vec<FieldError>,
+    company_id: i64,
+    (contract_id, contract): (i64, Option<&Contract>),
+    (contract_service_id, contract_service): (i64, Option<&ContractService>),
+    plan: Option<&PlanTarget>,
+) {
+    match contract {
+        None => errors.push(FieldError::new(
+            "contract_id",
+            format!("Autotask has no contract {contract_id}"),
+        )),
+        Some(c) if c.company_id != company_id => errors.push(FieldError::new(
+            "contract_id",
+            format!(
+                "contract {contract_id} belongs to company {}, not {company_id}",
+                c.company_id
+            ),
+        )),
+        Some(c) if c.contract_type != Some(RECURRING_SERVICE) => errors.push(FieldError::new(
+            "contract_id",
+            format!("contract {contract_id} is not a Recurring Service contract"),
+        )),
+        Some(_) => {}
+    }
+    match contract_service {
+        None => errors.push(FieldError::new(
+            "contract_service_id",
+            format!("Autotask has no contract service {contract_service_id}"),
+        )),
+        Some(cs) if cs.contract_id != contract_id => errors.push(FieldError::new(
+            "contract_service_id",
+            format!(
+                "contract service {contract_service_id} belongs to contract {}, not {contract_id}",
+                cs.contract_id
+            ),
+        )),
+        Some(cs) => {
+            if let Some(PlanTarget::Autotask { service_id }) = plan
+                && cs.service_id != *service_id
+            {
+                errors.push(FieldError::new(
+                        "contract_service_id",
+                        format!(
+                            "contract service {contract_service_id} sells Service {}, but the organization's plan maps to Service {service_id}",
+                            cs.service_id
+                        ),
+                    ));
+            }
+        }
     }
 }

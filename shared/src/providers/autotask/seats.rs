@@ -57,7 +57,7 @@ impl SeatSync for AutotaskIntegration {
                 OrgTarget::Autotask {
                     contract_service_id,
                     ..
-                } => Some(*contract_service_id),
+                } => *contract_service_id,
                 _ => None,
             })
             .collect();
@@ -92,8 +92,8 @@ impl SeatSync for AutotaskIntegration {
                 OrgTarget::Autotask {
                     contract_service_id,
                     ..
-                } => current
-                    .get(contract_service_id)
+                } => contract_service_id
+                    .and_then(|id| current.get(&id))
                     .map(|(_, units)| units.round().max(0.0) as u32),
                 _ => None,
             })
@@ -108,8 +108,8 @@ impl SeatSync for AutotaskIntegration {
         wanted: u32,
     ) -> Result<(), VendorError> {
         let OrgTarget::Autotask {
-            contract_id,
-            contract_service_id,
+            contract_id: Some(contract_id),
+            contract_service_id: Some(contract_service_id),
             ..
         } = *target
         else {
