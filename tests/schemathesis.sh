@@ -24,7 +24,7 @@ data="$(mktemp -d -t schemathesis-runner.XXXXXX)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 log="$data/runner.log"
 LOCAL_PORT="$port" LOCAL_DATA_DIR="$data/store" LOCAL_SCHEDULE_SECS=0 \
-  "$root/target/debug/local" --sandbox >"$log" 2>&1 &
+  "${CARGO_TARGET_DIR:-$root/target}/debug/local" --sandbox >"$log" 2>&1 &
 runner=$!
 stop() {
   kill "$runner" 2>/dev/null || true
