@@ -198,7 +198,11 @@ fn match_path(template: &'static str, path: &str) -> Option<Params> {
                     if p.is_empty() {
                         return None;
                     }
-                    params.push((name, p.to_owned()));
+                    // Captures are percent-decoded: `plan:1` arrives as `plan%3A1`.
+                    let value = percent_encoding::percent_decode_str(p)
+                        .decode_utf8()
+                        .map_or_else(|_| p.to_owned(), |v| v.into_owned());
+                    params.push((name, value));
                 } else if t != p {
                     return None;
                 }
@@ -266,6 +270,9 @@ mod tests {
         .unwrap();
         assert_eq!(route.op, Op::PutOrgMapping);
         assert_eq!(params.get("org_id"), Some("acme"));
+
+        let (_, params) = find(Scope::All, &Method::PUT, "/v1/plans/Jt%3AP").unwrap();
+        assert_eq!(params.get("plan_id"), Some("Jt:P"));
     }
 
     #[test]
