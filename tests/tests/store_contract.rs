@@ -905,9 +905,8 @@ mod checks {
             "by id within a company"
         );
         let linked = all(ImportFilter {
-            org_id: Some(OrgId::new("acme").unwrap()),
+            company_id: Some(1004),
             active: Some(true),
-            ..Default::default()
         })
         .await;
         assert!(linked.iter().all(|r| r.company_id == 1004 && r.active));

@@ -75,7 +75,6 @@ pub(super) async fn list(
     };
     let filter = ImportFilter {
         company_id,
-        org_id: None,
         active: query.active,
     };
     let after = query.after.map(Cursor);

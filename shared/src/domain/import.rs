@@ -82,7 +82,8 @@ pub struct ImportedRecord {
     pub id: i64,
     /// The vendor company it belongs to (its own id for a customer).
     pub company_id: i64,
-    /// The platform organization that company is linked to, if any.
+    /// The platform organization that company is linked to, if any: derived from the links
+    /// when listed (a link made or removed after the import shows at once), not kept.
     pub org_id: Option<OrgId>,
     /// Whether the vendor still has it active.
     pub active: bool,
@@ -109,10 +110,8 @@ impl ImportedRecord {
 /// Which imported records a listing keeps.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImportFilter {
-    /// Only this vendor company's.
+    /// Only this vendor company's (an organization's, through its link).
     pub company_id: Option<i64>,
-    /// Only those linked to this organization.
-    pub org_id: Option<OrgId>,
     /// Only active (or inactive) ones.
     pub active: Option<bool>,
 }
@@ -121,10 +120,6 @@ impl ImportFilter {
     /// Whether `record` passes.
     pub fn keeps(&self, record: &ImportedRecord) -> bool {
         self.company_id.is_none_or(|c| record.company_id == c)
-            && self
-                .org_id
-                .as_ref()
-                .is_none_or(|o| record.org_id.as_ref() == Some(o))
             && self.active.is_none_or(|a| record.active == a)
     }
 }
@@ -210,7 +205,6 @@ mod tests {
             ImportFilter {
                 company_id: Some(1004),
                 active: Some(false),
-                ..Default::default()
             }
             .keeps(&record)
         );
@@ -223,7 +217,7 @@ mod tests {
         );
         assert!(
             !ImportFilter {
-                org_id: Some(OrgId::new("other").unwrap()),
+                company_id: Some(1005),
                 ..Default::default()
             }
             .keeps(&record)

@@ -3,14 +3,11 @@
 //! organization its company is mapped to. The first pass reads everything; later ones only
 //! what changed since the last (less an overlap); a weekly pass reads everything again.
 
-use std::collections::HashMap;
-
 use super::{JobError, runs, session};
 use crate::{
     app::App,
     domain::{
-        DEFAULT_CUSTOMER_TYPES, ImportFilter, ImportKind, ImportState, ImportedRecord, OrgId,
-        SyncRun,
+        DEFAULT_CUSTOMER_TYPES, ImportFilter, ImportKind, ImportState, ImportedRecord, SyncRun,
     },
     ports::{COMPANIES_PER_QUERY, Expect, ImportQuery, Session, StoreError},
 };
@@ -38,13 +35,6 @@ pub async fn import(
     let now = app.clock.now();
     let state = app.store.get_import_state(tenant, provider, kind).await?;
     let since = state.changed_since(now);
-    let links: HashMap<i64, OrgId> = app
-        .store
-        .list_org_mappings(tenant, provider)
-        .await?
-        .into_iter()
-        .map(|m| (m.target.company_id(), m.org_id))
-        .collect();
     let customer_types = DEFAULT_CUSTOMER_TYPES;
     let companies = match kind {
         ImportKind::Customers => vec![Vec::new()],
@@ -76,7 +66,8 @@ pub async fn import(
                     kind,
                     id: r.id,
                     company_id: r.company_id,
-                    org_id: links.get(&r.company_id).cloned(),
+                    // Links are resolved when listed, so a later link shows at once.
+                    org_id: None,
                     active: r.active,
                     modified_at: r.modified_at,
                     fields: r.fields.clone(),
