@@ -100,6 +100,10 @@ pub struct Settings {
     pub connect_failures_per_hour: u32,
     /// Days the audit trail is kept. `AUDIT_RETENTION_DAYS`, default 365.
     pub audit_retention_days: u32,
+    /// Seconds a run imports before it saves its place and continues in a queued run (the
+    /// `sync` function times out at 900). `IMPORT_WORK_SECS`, default 720; 0 reads one page
+    /// per run.
+    pub import_work_secs: u64,
 }
 
 impl Default for Settings {
@@ -219,6 +223,7 @@ impl Settings {
             portal_url: lookup("PORTAL_URL").filter(|v| !v.is_empty()),
             public_api_url: lookup("PUBLIC_API_URL").filter(|v| !v.is_empty()),
             ticket_storm_window_secs: number("TICKET_STORM_WINDOW_SECS", 600, 0..=86_400)?,
+            import_work_secs: number("IMPORT_WORK_SECS", 720, 0..=840)?,
             connect_failures_per_hour: number("CONNECT_FAILURES_PER_HOUR", 5, 1..=100)? as u32,
             audit_retention_days: number("AUDIT_RETENTION_DAYS", 365, 1..=3650)? as u32,
         })

@@ -38,6 +38,8 @@ pub enum Metric {
     SeatChanges,
     /// Alerts that became a ticket, a note, or a counted repeat, by `vendor` and `outcome`.
     Tickets,
+    /// Opportunities raised by the platform, by `vendor` and `outcome` (`created`, `existing`).
+    Opportunities,
     /// Records imported from a vendor, by `vendor` and `kind`.
     RecordsImported,
     /// Function cold starts, by `kind` (the function).
@@ -56,6 +58,7 @@ impl Metric {
             Metric::RefusedRenewals => "RefusedRenewals",
             Metric::SeatChanges => "SeatChanges",
             Metric::Tickets => "Tickets",
+            Metric::Opportunities => "Opportunities",
             Metric::RecordsImported => "RecordsImported",
             Metric::ColdStarts => "ColdStarts",
         }

@@ -340,7 +340,7 @@ async fn what_a_provider_lacks_is_a_404_and_a_missing_setting_a_503() {
     // A kind that does not sync is a bad value of `kinds`.
     let reply = portal
         .post(
-            "/v1/integrations/autotask/sync",
+            "/v1/integrations/halopsa/sync",
             &admin,
             serde_json::json!({"kinds": ["opportunities"]}),
         )
@@ -351,7 +351,7 @@ async fn what_a_provider_lacks_is_a_404_and_a_missing_setting_a_503() {
         reply.body["errors"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("Autotask does not sync opportunities; it syncs seats, customers, contacts, locations"),
+            .contains("HaloPSA does not sync opportunities; it syncs seats"),
         "{}",
         reply.body
     );

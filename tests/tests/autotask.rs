@@ -1190,7 +1190,7 @@ async fn a_ticket_create_whose_answer_was_lost_is_adopted_not_duplicated() {
         .await;
     assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);
     assert_eq!(
-        w.sandbox.with(|s| s.entities["Tickets"].len()),
+        w.sandbox.with(|s| s.raised_tickets()),
         1,
         "the retry found the ticket the lost answer created"
     );

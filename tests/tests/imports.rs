@@ -173,7 +173,7 @@ async fn customers_and_their_contacts_import_then_stay_current_cheaply() {
 
     // Kinds and filters the API does not know are refused clearly.
     let unknown = portal
-        .get("/v1/integrations/autotask/imports/tickets", &admin)
+        .get("/v1/integrations/autotask/imports/devices", &admin)
         .await;
     unknown.problem(StatusCode::BAD_REQUEST);
     let halo = portal

@@ -281,7 +281,10 @@ async fn no_request_the_document_allows_is_refused_for_its_shape() {
             let refused_shape = reply.status == StatusCode::BAD_REQUEST
                 || (reply.status == StatusCode::UNPROCESSABLE_ENTITY
                     && reply.field_errors().iter().any(|f| {
-                        !live(f) && (*f == field || f == "body" || field == "(smallest)")
+                        // `customer_types[0]` is a fault of `customer_types`.
+                        let named = f.split(['[', '.']).next().unwrap_or(f);
+                        !live(named)
+                            && (named == field || named == "body" || field == "(smallest)")
                     }));
             assert!(
                 !refused_shape,

@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use shared::{
     domain::{
         Asset, AssetFields, AutotaskSettings, CONSENT_TTL, Connection, ConnectionStatus,
-        HaloSettings, IdempotencyRecord, ImportFilter, ImportKind, ImportState, ImportedRecord,
+        HaloSettings, IdempotencyRecord, ImportFilter, ImportKind, ImportResume, ImportState, ImportedRecord,
         NinjaRegion, OrgId, OrgMapping, OrgTarget, Organization, PendingConsent, Plan, PlanId,
         PlanMapping, PlanTarget, Provider, ProviderSettings, StoredResponse, SyncCounts, SyncKind,
         SyncRun, SyncStatus, SyncTrigger, TenantId, TicketRecord, VendorInstance, state_hash,
@@ -75,6 +75,8 @@ fn run(b: &Backend, provider: Provider, ms: u64, expires_in: Duration) -> SyncRu
         kinds: vec![SyncKind::Seats],
         trigger: SyncTrigger::Manual,
         status: SyncStatus::Queued,
+        kinds_done: Vec::new(),
+        continued: 0,
         counts: SyncCounts::default(),
         errors: vec![],
         created_at: now,
@@ -919,6 +921,27 @@ mod checks {
             .await
             .unwrap();
         assert_eq!(all(ImportFilter::default()).await.len(), 60);
+        // Removing records by company and id: the others stay, another tenant's too.
+        b.store
+            .put_imported(&tenant("other"), p, &contacts[..2])
+            .await
+            .unwrap();
+        let gone: Vec<(i64, i64)> = contacts[..5].iter().map(|r| (r.company_id, r.id)).collect();
+        b.store
+            .delete_imported(&t, p, ImportKind::Contacts, &gone)
+            .await
+            .unwrap();
+        let left = all(ImportFilter::default()).await;
+        assert_eq!(left.len(), 55);
+        assert!(left.iter().all(|r| !gone.contains(&(r.company_id, r.id))));
+        b.store
+            .put_imported(&t, p, &contacts[..5])
+            .await
+            .unwrap();
+        b.store
+            .delete_imported(&tenant("other"), p, ImportKind::Contacts, &gone)
+            .await
+            .unwrap();
 
         let state = b
             .store
@@ -935,6 +958,14 @@ mod checks {
                 &ImportState {
                     high_water: Some(now),
                     full_pass_at: Some(now),
+                    deletion_log: Some(77),
+                    resume: Some(ImportResume {
+                        since: None,
+                        started_at: now,
+                        chunk: 2,
+                        after: Some(5010),
+                        newest: Some(now),
+                    }),
                     version: 0,
                 },
                 Expect::Absent,
@@ -947,6 +978,12 @@ mod checks {
                 .await,
             Err(StoreError::Conflict(_))
         ));
+        let read = b
+            .store
+            .get_import_state(&t, p, ImportKind::Contacts)
+            .await
+            .unwrap();
+        assert_eq!(read, saved, "the place a paused pass goes on from is kept");
 
         assert!(
             b.store

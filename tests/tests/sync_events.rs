@@ -343,7 +343,7 @@ async fn platform_events_become_seat_syncs_and_tickets() {
         ticket["acted"][0][1].as_str().unwrap().contains("Opened"),
         "{ticket}"
     );
-    assert_eq!(env.sandbox.with(|s| s.entities["Tickets"].len()), 1);
+    assert_eq!(env.sandbox.with(|s| s.raised_tickets()), 1);
 
     let mut unmapped = fixture("eventbridge/alert-raised.json");
     unmapped["detail"]["org_id"] = json!("nobody");

@@ -56,7 +56,7 @@ impl Psa {
     /// Tickets the vendor holds.
     fn tickets(&self) -> usize {
         match self {
-            Psa::Autotask(s) => s.with(|s| s.entities["Tickets"].len()),
+            Psa::Autotask(s) => s.with(|s| s.raised_tickets()),
             Psa::Halo(s) => s.with(|s| s.tickets.len()),
         }
     }

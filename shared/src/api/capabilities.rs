@@ -58,6 +58,10 @@ fn offers(integration: &dyn Integration, op: Op) -> Result<(), &'static str> {
             "has nothing to sync",
         ),
         Op::RaiseTicket => ok(integration.ticket_desk().is_some(), "has no tickets"),
+        Op::RaiseOpportunity => ok(
+            integration.opportunity_desk().is_some(),
+            "has no opportunities",
+        ),
         Op::ListImports => ok(integration.importer().is_some(), "has no imports"),
         _ => Ok(()),
     }

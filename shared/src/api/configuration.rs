@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     app::App,
-    domain::{AuditAction, Configuration, Provider, ProviderSettings, TenantId},
+    domain::{AuditAction, Configuration, FieldError, Provider, ProviderSettings, TenantId},
     ports::Choice,
 };
 
@@ -56,6 +56,18 @@ pub(super) async fn put(
     settings.validate().map_err(ApiError::Validation)?;
     let expect = vendor::if_match(req)?;
     let session = vendor::open(app, tenant, provider).await?;
+    let mut missing = Vec::new();
+    for (field, other) in settings.relies_on() {
+        if app.store.get_connection(tenant, other).await?.is_none() {
+            missing.push(FieldError::new(
+                field,
+                format!("{} is not connected", other.display_name()),
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ApiError::Validation(missing));
+    }
     if let Err(e) = configurator.check(&session, &settings).await {
         return Err(vendor::failed(app, &session, e).await);
     }

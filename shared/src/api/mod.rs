@@ -142,6 +142,7 @@ async fn dispatch(
         Op::ListSyncRuns => sync::list(app, tenant()?, provider()?, req).await,
         Op::GetSyncRun => sync::get(app, tenant()?, provider()?, params).await,
         Op::RaiseTicket => sync::ticket(app, tenant()?, provider()?, req).await,
+        Op::RaiseOpportunity => sync::opportunity(app, tenant()?, provider()?, req).await,
         Op::ListAssets => platform::list_assets(app, tenant()?, params).await,
         Op::AutoMatch => automatch::auto_match_orgs(app, tenant()?, provider()?, req).await,
         Op::ListAudit => audit::list(app, tenant()?, req).await,

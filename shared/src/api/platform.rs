@@ -10,7 +10,10 @@ use super::{
     routes::Params,
 };
 use crate::{
-    domain::{AuditAction, FieldError, OrgId, Organization, Plan, PlanId, TenantId},
+    domain::{
+        Asset, AuditAction, FieldError, ImportFilter, ImportKind, OrgId, Organization, Plan,
+        PlanId, TenantId,
+    },
     ports::{Cursor, Page},
 };
 
@@ -189,11 +192,13 @@ pub(super) async fn put_organization(
 
 #[derive(Serialize)]
 struct Assets {
-    items: Vec<crate::domain::Asset>,
+    items: Vec<Asset>,
 }
 
-/// `GET /v1/organizations/{org_id}/assets`: what every asset source imported for it, removed
-/// devices included (flagged).
+/// `GET /v1/organizations/{org_id}/assets`: what every asset source imported for it (RMM
+/// devices, PSA configuration items of the linked company), removed ones included (flagged).
+/// Where the partner chose a primary source, only its assets show, unless it has none for
+/// the organization.
 pub(super) async fn list_assets(
     app: &App,
     tenant: &TenantId,
@@ -204,15 +209,68 @@ pub(super) async fn list_assets(
         return Err(ApiError::NotFound(format!("no organization {id}")));
     }
     let mut items = Vec::new();
+    let mut primary = None;
     for provider in crate::domain::Provider::ALL {
-        if app
-            .integrations
-            .get(provider)
-            .and_then(|i| i.asset_source())
-            .is_some()
-        {
+        let Some(integration) = app.integrations.get(provider) else {
+            continue;
+        };
+        if integration.asset_source().is_some() {
             items.extend(app.store.list_assets(tenant, provider, &id).await?);
         }
+        let Some(importer) = integration
+            .importer()
+            .filter(|i| i.import_kinds().contains(&ImportKind::Assets))
+        else {
+            continue;
+        };
+        if let Some(config) = app.store.get_configuration(tenant, provider).await? {
+            primary = primary.or(config.settings.primary_asset_source());
+        }
+        if let Some(link) = app.store.get_org_mapping(tenant, provider, &id).await? {
+            items.extend(imported_assets(app, tenant, importer, &link).await?);
+        }
+    }
+    if let Some(primary) = primary
+        && items.iter().any(|a| a.source == primary)
+    {
+        items.retain(|a| a.source == primary);
     }
     Ok(body::respond(StatusCode::OK, &Assets { items }))
+}
+
+/// The linked company's imported assets, as the platform's assets.
+async fn imported_assets(
+    app: &App,
+    tenant: &TenantId,
+    importer: &dyn crate::ports::Importer,
+    link: &crate::domain::OrgMapping,
+) -> Result<Vec<Asset>, ApiError> {
+    let provider = link.target.provider();
+    let filter = ImportFilter {
+        company_id: Some(link.target.company_id()),
+        active: None,
+    };
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = app
+            .store
+            .list_imported(tenant, provider, ImportKind::Assets, &filter, after.as_ref(), 500)
+            .await?;
+        out.extend(page.items.iter().filter_map(|r| {
+            Some(Asset {
+                source: provider,
+                device_id: r.id,
+                org_id: link.org_id.clone(),
+                organization_id: r.company_id,
+                fields: importer.as_asset(r)?,
+                removed: !r.active,
+                updated_at: r.modified_at.unwrap_or(r.imported_at),
+            })
+        }));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(out),
+        }
+    }
 }

@@ -105,6 +105,7 @@ pub enum Op {
     ListSyncRuns,
     GetSyncRun,
     RaiseTicket,
+    RaiseOpportunity,
     Revoke,
     ListAudit,
     ListImports,
@@ -167,6 +168,7 @@ routes! {
     GET    "/v1/integrations/{provider}/sync-runs"                   => Sync, Member, ListSyncRuns;
     GET    "/v1/integrations/{provider}/sync-runs/{run_id}"          => Sync, Member, GetSyncRun;
     POST   "/v1/integrations/{provider}/tickets"                     => Sync, Admin, RaiseTicket;
+    POST   "/v1/integrations/{provider}/opportunities"               => Sync, Admin, RaiseOpportunity;
     DELETE "/v1/integrations/{provider}"                             => Revoke, Admin, Revoke;
     GET    "/v1/audit"                                               => Configure, Member, ListAudit;
     GET    "/v1/openapi.json"                                        => Configure, Public, OpenApi;

@@ -1,4 +1,4 @@
-//! "Sync now", run progress, and platform alerts as tickets.
+//! "Sync now", run progress, platform alerts as tickets, and opportunities from the platform.
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -15,10 +15,10 @@ use super::{
 use crate::{
     app::App,
     domain::{
-        Alert, AuditAction, FieldError, Provider, ProviderKind, SyncKind, SyncRun, SyncTrigger,
-        TenantId,
+        Alert, AuditAction, FieldError, OpportunityAction, OpportunityRequest, Provider,
+        ProviderKind, SyncKind, SyncRun, SyncTrigger, TenantId,
     },
-    jobs::{runs, tickets},
+    jobs::{opportunities, runs, tickets},
 };
 
 #[derive(Deserialize, Default)]
@@ -144,6 +144,24 @@ pub(super) async fn ticket(
     let status = match outcome.action {
         tickets::TicketAction::Opened => StatusCode::CREATED,
         tickets::TicketAction::Noted | tickets::TicketAction::Coalesced => StatusCode::OK,
+    };
+    Ok(body::respond(status, &outcome))
+}
+
+/// `POST /v1/integrations/{provider}/opportunities`: 201 with a new opportunity, 200 with the
+/// open one an earlier raise of the same dedupe key created.
+pub(super) async fn opportunity(
+    app: &App,
+    tenant: &TenantId,
+    provider: Provider,
+    req: &Request<Bytes>,
+) -> Result<Response<Bytes>, ApiError> {
+    vendor::capability(app, provider, "opportunities", |i| i.opportunity_desk())?;
+    let request: OpportunityRequest = body::json(req)?;
+    let outcome = opportunities::raise(app, tenant, provider, &request).await?;
+    let status = match outcome.action {
+        OpportunityAction::Created => StatusCode::CREATED,
+        OpportunityAction::Existing => StatusCode::OK,
     };
     Ok(body::respond(status, &outcome))
 }

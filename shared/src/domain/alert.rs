@@ -2,10 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{FieldError, OrgId};
-
-/// Longest dedupe key we accept; it names a stored item.
-const MAX_DEDUPE_KEY: usize = 200;
+use super::{FieldError, OrgId, validation::check_dedupe_key};
 
 /// What the platform raised, as the portal and the "Alert Raised" event send it.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -34,18 +31,7 @@ impl Alert {
     /// Checks what the platform sent.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
-        let key = &self.dedupe_key;
-        if key.is_empty()
-            || key.chars().count() > MAX_DEDUPE_KEY
-            || key.chars().any(|c| c == '#' || c.is_control())
-        {
-            errors.push(FieldError::new(
-                "dedupe_key",
-                format!(
-                    "must be 1 to {MAX_DEDUPE_KEY} characters, without '#' or control characters"
-                ),
-            ));
-        }
+        check_dedupe_key(&self.dedupe_key, &mut errors);
         if self.title.trim().is_empty() {
             errors.push(FieldError::new("title", "must not be empty"));
         } else if self.title.chars().count() > 255 {

@@ -6,10 +6,11 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{FieldError, Provider, validation::check_vendor_id};
+use super::{DEFAULT_CUSTOMER_TYPES, FieldError, ImportKind, Provider, validation::check_vendor_id};
 
-/// Autotask: seat sync and the defaults of tickets opened for platform alerts (seed 000).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Autotask: seat sync, the defaults of tickets opened for platform alerts (seed 000), and the
+/// defaults of imports and opportunities (seed 004).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AutotaskSettings {
     /// "Sync seat quantity to PSA".
@@ -25,6 +26,96 @@ pub struct AutotaskSettings {
     pub queue: Option<i64>,
     /// Status picklist value for new tickets.
     pub status: Option<i64>,
+    /// "Default Opportunity Assignee": an active resource that is not an API user.
+    #[serde(default)]
+    pub opportunity_owner: Option<i64>,
+    /// "Default Opportunity Stage" (`Opportunities.stage` picklist).
+    #[serde(default)]
+    pub opportunity_stage: Option<i64>,
+    /// "Default Account Filter": the company types imported as customers.
+    #[serde(default = "default_customer_types")]
+    pub customer_types: Vec<i64>,
+    /// "Default Import Opportunity Status": the statuses of opportunities imported.
+    #[serde(default = "default_opportunity_statuses")]
+    pub opportunity_statuses: Vec<i64>,
+    /// Contract types of agreements imported; empty = all.
+    #[serde(default)]
+    pub contract_types: Vec<i64>,
+    /// Contract categories of agreements imported; empty = all.
+    #[serde(default)]
+    pub contract_categories: Vec<i64>,
+    /// Configuration item types imported as assets; empty = "Import All".
+    #[serde(default)]
+    pub asset_types: Vec<i64>,
+    /// Whose assets the platform's organizations show.
+    #[serde(default)]
+    pub primary_asset_source: AssetSourceChoice,
+    /// Tickets imported besides the open ones: those created or changed within these days.
+    #[serde(default = "default_ticket_history_days")]
+    pub ticket_history_days: u32,
+    /// The imports every scheduled run repeats.
+    #[serde(default)]
+    pub scheduled_imports: Vec<ImportKind>,
+}
+
+/// Where a platform organization's assets come from when more than one vendor has them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AssetSourceChoice {
+    /// Autotask's configuration items.
+    #[default]
+    Autotask,
+    /// NinjaOne's devices (only when NinjaOne is connected).
+    Ninjaone,
+}
+
+/// The "Active" opportunity status, imported until the partner chooses.
+pub const DEFAULT_OPPORTUNITY_STATUSES: [i64; 1] = [1];
+/// Days of closed-ticket history imported until the partner chooses.
+pub const DEFAULT_TICKET_HISTORY_DAYS: u32 = 90;
+/// The longest ticket history a partner may ask for (ten years).
+pub const MAX_TICKET_HISTORY_DAYS: u32 = 3_650;
+
+fn default_customer_types() -> Vec<i64> {
+    DEFAULT_CUSTOMER_TYPES.to_vec()
+}
+
+fn default_opportunity_statuses() -> Vec<i64> {
+    DEFAULT_OPPORTUNITY_STATUSES.to_vec()
+}
+
+fn default_ticket_history_days() -> u32 {
+    DEFAULT_TICKET_HISTORY_DAYS
+}
+
+impl Default for AutotaskSettings {
+    fn default() -> Self {
+        Self {
+            sync_seat_quantity: false,
+            ticket_type: None,
+            sla: None,
+            priority: None,
+            queue: None,
+            status: None,
+            opportunity_owner: None,
+            opportunity_stage: None,
+            customer_types: default_customer_types(),
+            opportunity_statuses: default_opportunity_statuses(),
+            contract_types: Vec::new(),
+            contract_categories: Vec::new(),
+            asset_types: Vec::new(),
+            primary_asset_source: AssetSourceChoice::default(),
+            ticket_history_days: DEFAULT_TICKET_HISTORY_DAYS,
+            scheduled_imports: Vec::new(),
+        }
+    }
+}
+
+impl AutotaskSettings {
+    /// Whether opportunities from the platform can be created: owner and stage are chosen.
+    pub fn opportunities_ready(&self) -> bool {
+        self.opportunity_owner.is_some() && self.opportunity_stage.is_some()
+    }
 }
 
 /// HaloPSA: seat sync and ticket defaults (seed 001). Priorities belong to the chosen SLA.
@@ -115,6 +206,33 @@ impl ProviderSettings {
                         }
                     }
                 }
+                check_vendor_id("opportunity_owner", s.opportunity_owner, &mut errors);
+                check_vendor_id("opportunity_stage", s.opportunity_stage, &mut errors);
+                // Opportunity status 0 is "Not Ready To Buy": picklist values may be 0.
+                for (field, values, may_be_empty, lowest) in [
+                    ("customer_types", &s.customer_types, false, 1),
+                    ("opportunity_statuses", &s.opportunity_statuses, false, 0),
+                    ("contract_types", &s.contract_types, true, 1),
+                    ("contract_categories", &s.contract_categories, true, 1),
+                    ("asset_types", &s.asset_types, true, 1),
+                ] {
+                    check_id_list(field, values, may_be_empty, lowest, &mut errors);
+                }
+                if s.ticket_history_days > MAX_TICKET_HISTORY_DAYS {
+                    errors.push(FieldError::new(
+                        "ticket_history_days",
+                        format!("must be at most {MAX_TICKET_HISTORY_DAYS}"),
+                    ));
+                }
+                let mut kinds = s.scheduled_imports.clone();
+                kinds.sort();
+                kinds.dedup();
+                if kinds.len() != s.scheduled_imports.len() {
+                    errors.push(FieldError::new(
+                        "scheduled_imports",
+                        "names a kind more than once",
+                    ));
+                }
             }
             ProviderSettings::Halopsa(s) => {
                 for (field, value) in [
@@ -141,12 +259,61 @@ impl ProviderSettings {
         }
     }
 
+    /// The other providers these settings rely on being connected, by the field that does
+    /// (Autotask's `primary_asset_source: ninjaone` shows NinjaOne's devices).
+    pub fn relies_on(&self) -> Vec<(&'static str, Provider)> {
+        match self {
+            ProviderSettings::Autotask(s)
+                if s.primary_asset_source == AssetSourceChoice::Ninjaone =>
+            {
+                vec![("primary_asset_source", Provider::Ninjaone)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whose assets the platform's organizations show, when the partner chose.
+    pub fn primary_asset_source(&self) -> Option<Provider> {
+        match self {
+            ProviderSettings::Autotask(s) => Some(match s.primary_asset_source {
+                AssetSourceChoice::Autotask => Provider::Autotask,
+                AssetSourceChoice::Ninjaone => Provider::Ninjaone,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The imports every scheduled run repeats.
+    pub fn scheduled_imports(&self) -> &[ImportKind] {
+        match self {
+            ProviderSettings::Autotask(s) => &s.scheduled_imports,
+            _ => &[],
+        }
+    }
+
+    /// The settings a provider has before the partner saves any.
+    pub fn defaults(provider: Provider) -> Self {
+        match provider {
+            Provider::Autotask => ProviderSettings::Autotask(AutotaskSettings::default()),
+            Provider::Halopsa => ProviderSettings::Halopsa(HaloSettings::default()),
+            Provider::Ninjaone => ProviderSettings::Ninjaone(NinjaSettings::default()),
+        }
+    }
+
     /// Whether the partner turned on "sync seat quantity".
     pub fn sync_seats(&self) -> bool {
         match self {
             ProviderSettings::Autotask(s) => s.sync_seat_quantity,
             ProviderSettings::Halopsa(s) => s.sync_seat_quantity,
             ProviderSettings::Ninjaone(_) => false,
+        }
+    }
+
+    /// Whether everything an opportunity from the platform needs has been chosen.
+    pub fn opportunities_ready(&self) -> bool {
+        match self {
+            ProviderSettings::Autotask(s) => s.opportunities_ready(),
+            _ => false,
         }
     }
 
@@ -161,6 +328,34 @@ impl ProviderSettings {
             }
             ProviderSettings::Halopsa(s) => s.ticket_type_id.is_some() && s.priority_id.is_some(),
             ProviderSettings::Ninjaone(_) => false,
+        }
+    }
+}
+
+/// A list of vendor values: none below `lowest`, none twice, and not empty unless empty
+/// means "all".
+fn check_id_list(
+    field: &str,
+    values: &[i64],
+    may_be_empty: bool,
+    lowest: i64,
+    errors: &mut Vec<FieldError>,
+) {
+    if values.is_empty() && !may_be_empty {
+        errors.push(FieldError::new(field, "choose at least one"));
+    }
+    for (i, value) in values.iter().enumerate() {
+        if *value < lowest {
+            errors.push(FieldError::new(
+                format!("{field}[{i}]"),
+                format!("must be at least {lowest}"),
+            ));
+        }
+        if values[..i].contains(value) {
+            errors.push(FieldError::new(
+                format!("{field}[{i}]"),
+                format!("{value} is listed twice"),
+            ));
         }
     }
 }

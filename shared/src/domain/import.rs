@@ -18,14 +18,26 @@ pub enum ImportKind {
     Contacts,
     /// Sites of imported customers.
     Locations,
+    /// Configuration items (devices, software, ...) of imported customers.
+    Assets,
+    /// Tickets of imported customers: the open ones and a window of history.
+    Tickets,
+    /// Sales opportunities of imported customers.
+    Opportunities,
+    /// Contracts of imported customers.
+    Agreements,
 }
 
 impl ImportKind {
     /// Every kind, in the order a run imports them (customers first: the others are theirs).
-    pub const ALL: [ImportKind; 3] = [
+    pub const ALL: [ImportKind; 7] = [
         ImportKind::Customers,
         ImportKind::Contacts,
         ImportKind::Locations,
+        ImportKind::Assets,
+        ImportKind::Tickets,
+        ImportKind::Opportunities,
+        ImportKind::Agreements,
     ];
 
     /// The kind as the API names it.
@@ -34,6 +46,10 @@ impl ImportKind {
             ImportKind::Customers => "customers",
             ImportKind::Contacts => "contacts",
             ImportKind::Locations => "locations",
+            ImportKind::Assets => "assets",
+            ImportKind::Tickets => "tickets",
+            ImportKind::Opportunities => "opportunities",
+            ImportKind::Agreements => "agreements",
         }
     }
 
@@ -43,6 +59,10 @@ impl ImportKind {
             ImportKind::Customers => SyncKind::Customers,
             ImportKind::Contacts => SyncKind::Contacts,
             ImportKind::Locations => SyncKind::Locations,
+            ImportKind::Assets => SyncKind::Assets,
+            ImportKind::Tickets => SyncKind::Tickets,
+            ImportKind::Opportunities => SyncKind::Opportunities,
+            ImportKind::Agreements => SyncKind::Agreements,
         }
     }
 
@@ -52,7 +72,11 @@ impl ImportKind {
             SyncKind::Customers => Some(ImportKind::Customers),
             SyncKind::Contacts => Some(ImportKind::Contacts),
             SyncKind::Locations => Some(ImportKind::Locations),
-            _ => None,
+            SyncKind::Assets => Some(ImportKind::Assets),
+            SyncKind::Tickets => Some(ImportKind::Tickets),
+            SyncKind::Opportunities => Some(ImportKind::Opportunities),
+            SyncKind::Agreements => Some(ImportKind::Agreements),
+            SyncKind::Seats => None,
         }
     }
 }
@@ -134,9 +158,34 @@ pub struct ImportState {
     /// When the last full pass finished.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub full_pass_at: Option<OffsetDateTime>,
+    /// Where reading the vendor's deletion log of this kind goes on from.
+    #[serde(default)]
+    pub deletion_log: Option<i64>,
+    /// A pass that stopped part-way (the hourly budget, the run's time): the next run goes on
+    /// from here.
+    #[serde(default)]
+    pub resume: Option<ImportResume>,
     /// Optimistic-concurrency version (from the store).
     #[serde(skip)]
     pub version: u64,
+}
+
+/// Where a pass that stopped part-way goes on from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportResume {
+    /// The pass reads changes since this stamp (everything when `None`).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+    /// When the pass began: a full pass removes what it did not see since.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// Which chunk of customers the pass is in (kinds that belong to customers).
+    pub chunk: u32,
+    /// The last id read in that chunk.
+    pub after: Option<i64>,
+    /// The newest change stamp seen so far.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub newest: Option<OffsetDateTime>,
 }
 
 /// The company types imported as customers until the partner chooses (Autotask's 1,
@@ -179,6 +228,7 @@ mod tests {
             high_water: Some(at(100)),
             full_pass_at: Some(at(200)),
             version: 1,
+            ..Default::default()
         };
         assert_eq!(
             after_full.changed_since(at(300)),
@@ -223,6 +273,6 @@ mod tests {
             .keeps(&record)
         );
         assert_eq!("contacts".parse::<ImportKind>(), Ok(ImportKind::Contacts));
-        assert!("tickets".parse::<ImportKind>().is_err());
+        assert!("devices".parse::<ImportKind>().is_err());
     }
 }

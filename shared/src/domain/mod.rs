@@ -14,6 +14,7 @@ mod idempotency;
 mod ids;
 mod import;
 mod mapping;
+mod opportunity;
 pub mod matching;
 mod platform;
 mod provider;
@@ -25,7 +26,9 @@ pub use alert::{Alert, ticket_reference};
 pub use asset::{Asset, AssetFields, VendorDevice};
 pub use audit::{AuditAction, AuditRecord, Change, diff};
 pub use configuration::{
-    AutotaskSettings, Configuration, HaloSettings, NinjaSettings, ProviderSettings,
+    AssetSourceChoice, AutotaskSettings, Configuration, DEFAULT_OPPORTUNITY_STATUSES,
+    DEFAULT_TICKET_HISTORY_DAYS, HaloSettings, MAX_TICKET_HISTORY_DAYS, NinjaSettings,
+    ProviderSettings,
 };
 pub use connection::{Connection, ConnectionStatus, NinjaRegion, VendorInstance};
 pub use consent::{CONSENT_TTL, ConsentSecrets, PendingConsent, pkce_challenge, state_hash};
@@ -35,10 +38,14 @@ pub use idempotency::{
 };
 pub use ids::{InvalidId, OrgId, PlanId, TenantId};
 pub use import::{
-    DEFAULT_CUSTOMER_TYPES, FULL_PASS_EVERY, IMPORT_OVERLAP, ImportFilter, ImportKind, ImportState,
+    DEFAULT_CUSTOMER_TYPES, FULL_PASS_EVERY, IMPORT_OVERLAP, ImportFilter, ImportKind, ImportResume, ImportState,
     ImportedRecord,
 };
 pub use mapping::{OrgMapping, OrgTarget, PlanMapping, PlanTarget};
+pub use opportunity::{
+    MAX_OPPORTUNITY_AMOUNT, MAX_OPPORTUNITY_TITLE, OpportunityAction, OpportunityOutcome,
+    OpportunityRequest,
+};
 pub use platform::{Organization, Plan};
 pub use provider::{Provider, ProviderKind, UnknownProvider};
 pub use sync_run::{ItemError, SeatIntent, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger};

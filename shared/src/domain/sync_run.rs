@@ -12,7 +12,7 @@ use super::Provider;
 pub enum SyncKind {
     /// Seat quantities to the PSA.
     Seats,
-    /// Tickets for platform alerts.
+    /// Vendor tickets.
     Tickets,
     /// Devices and configuration items from the vendor.
     Assets,
@@ -25,7 +25,8 @@ pub enum SyncKind {
     /// Vendor opportunities.
     Opportunities,
     /// Vendor contracts/agreements.
-    Contracts,
+    #[serde(alias = "contracts")]
+    Agreements,
 }
 
 impl SyncKind {
@@ -39,7 +40,7 @@ impl SyncKind {
             SyncKind::Contacts => "contacts",
             SyncKind::Locations => "locations",
             SyncKind::Opportunities => "opportunities",
-            SyncKind::Contracts => "contracts",
+            SyncKind::Agreements => "agreements",
         }
     }
 }
@@ -133,8 +134,14 @@ pub struct SyncRun {
     pub kinds: Vec<SyncKind>,
     /// Who asked.
     pub trigger: SyncTrigger,
-    /// Where it stands.
+    /// Where it stands (`queued` again while a long import waits to go on).
     pub status: SyncStatus,
+    /// The kinds finished so far: a run that goes on after a pause starts with the others.
+    #[serde(default)]
+    pub kinds_done: Vec<SyncKind>,
+    /// How often the run saved its place and went on in a queued run (a long import).
+    #[serde(default)]
+    pub continued: u32,
     /// Progress.
     pub counts: SyncCounts,
     /// Failed items.

@@ -36,6 +36,23 @@ pub(crate) fn check_name(field: &str, name: &str, errors: &mut Vec<FieldError>) 
     }
 }
 
+/// Longest dedupe key we accept; it names a stored item.
+pub const MAX_DEDUPE_KEY: usize = 200;
+
+/// Checks a platform dedupe key (of an alert or an opportunity): it names a stored item, so
+/// no `#` (the store's separator) and no control characters.
+pub(crate) fn check_dedupe_key(key: &str, errors: &mut Vec<FieldError>) {
+    if key.is_empty()
+        || key.chars().count() > MAX_DEDUPE_KEY
+        || key.chars().any(|c| c == '#' || c.is_control())
+    {
+        errors.push(FieldError::new(
+            "dedupe_key",
+            format!("must be 1 to {MAX_DEDUPE_KEY} characters, without '#' or control characters"),
+        ));
+    }
+}
+
 /// Checks an optional vendor id: vendors number their entities from 1.
 pub(crate) fn check_vendor_id(field: &str, id: Option<i64>, errors: &mut Vec<FieldError>) {
     if let Some(id) = id {

@@ -1,12 +1,15 @@
-//! Platform events: a seat count changed, an alert was raised. Events about organizations no
+//! Platform events: a seat count changed, an alert or an opportunity was raised. Events about organizations no
 //! connected PSA maps are acknowledged as skipped, never retried forever.
 
 use serde::{Deserialize, Serialize};
 
-use super::{JobError, runs, tickets};
+use super::{JobError, opportunities, runs, tickets};
 use crate::{
     app::App,
-    domain::{Alert, ConnectionStatus, OrgId, Organization, Provider, SyncTrigger, TenantId},
+    domain::{
+        Alert, ConnectionStatus, OpportunityRequest, OrgId, Organization, Provider, SyncTrigger,
+        TenantId,
+    },
     ports::RunRequest,
 };
 
@@ -35,6 +38,17 @@ pub struct AlertRaised {
     /// Ticket text.
     #[serde(default)]
     pub description: String,
+}
+
+/// `detail` of "Opportunity Raised": the partner, and the body of
+/// `POST /v1/integrations/{provider}/opportunities`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OpportunityRaised {
+    /// The partner.
+    pub tenant_id: TenantId,
+    /// The opportunity.
+    #[serde(flatten)]
+    pub opportunity: OpportunityRequest,
 }
 
 /// What an event led to, per provider.
@@ -166,6 +180,44 @@ pub async fn alert_raised(app: &App, event: &AlertRaised) -> Result<EventOutcome
     }
     if outcome.acted.is_empty() {
         outcome.skipped = Some("no connected PSA maps this organization".into());
+    }
+    Ok(outcome)
+}
+
+/// Raises the opportunity on every connected PSA that links the organization and takes
+/// opportunities.
+pub async fn opportunity_raised(
+    app: &App,
+    event: &OpportunityRaised,
+) -> Result<EventOutcome, JobError> {
+    let request = &event.opportunity;
+    let mut outcome = EventOutcome {
+        acted: Vec::new(),
+        skipped: None,
+    };
+    for provider in mapped_providers(app, &event.tenant_id, &request.org_id).await? {
+        if app
+            .integrations
+            .get(provider)
+            .and_then(|i| i.opportunity_desk())
+            .is_none()
+        {
+            continue;
+        }
+        match opportunities::raise(app, &event.tenant_id, provider, request).await {
+            Ok(o) => outcome.acted.push((
+                provider,
+                format!("opportunity {} {:?}", o.opportunity_id, o.action),
+            )),
+            // No owner or stage chosen: nothing to retry.
+            Err(JobError::Precondition(reason)) => {
+                outcome.acted.push((provider, format!("skipped: {reason}")))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if outcome.acted.is_empty() {
+        outcome.skipped = Some("no connected PSA that takes opportunities links this organization".into());
     }
     Ok(outcome)
 }

@@ -7,6 +7,7 @@ pub mod dispatch;
 mod error;
 pub mod events;
 pub mod imports;
+pub mod opportunities;
 pub mod runs;
 pub mod seats;
 pub mod session;

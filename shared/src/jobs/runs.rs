@@ -16,6 +16,8 @@ use crate::{
 
 /// How long a run may hold its connection's lease without finishing.
 pub const LEASE_TTL: Duration = Duration::minutes(15);
+/// How long a run that goes on waits when another holds the lease.
+const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long run records are kept.
 pub const RETENTION: Duration = Duration::days(30);
 
@@ -33,6 +35,8 @@ pub fn new_run(
         kinds,
         trigger,
         status: SyncStatus::Queued,
+        kinds_done: Vec::new(),
+        continued: 0,
         counts: SyncCounts::default(),
         errors: Vec::new(),
         created_at: now,
@@ -96,6 +100,14 @@ pub async fn fail_busy(app: &App, request: &RunRequest) -> Result<Option<SyncRun
         .get_run(&request.tenant, request.provider, id)
         .await?
         .ok_or(JobError::RunNotFound)?;
+    // A long import that goes on waits its turn: the run holding the lease ends soon.
+    if run.continued > 0
+        && !run.status.is_final()
+        && let Some(queue) = &app.queue
+    {
+        queue.enqueue(request, BUSY_RETRY).await?;
+        return Ok(Some(run));
+    }
     let run = finish(
         run,
         SyncStatus::Failed,
@@ -150,27 +162,34 @@ async fn automatic_kinds(
     tenant: &TenantId,
     provider: Provider,
 ) -> Result<Vec<SyncKind>, JobError> {
+    let mut kinds = Vec::new();
     if seat_sync_on(app, tenant, provider).await? {
-        return Ok(vec![SyncKind::Seats]);
+        kinds.push(SyncKind::Seats);
     }
-    let imports_assets = app
-        .integrations
-        .get(provider)
-        .and_then(|i| i.asset_source())
-        .is_some();
-    // NinjaOne imports assets on every scheduled run unless the partner turned it off.
-    let turned_off = app
+    let integration = app.integrations.get(provider);
+    let settings = app
         .store
         .get_configuration(tenant, provider)
         .await?
-        .is_some_and(|c| {
-            matches!(c.settings, crate::domain::ProviderSettings::Ninjaone(ref s) if !s.import_assets)
-        });
-    Ok(if imports_assets && !turned_off {
-        vec![SyncKind::Assets]
-    } else {
-        Vec::new()
-    })
+        .map(|c| c.settings);
+    // NinjaOne imports assets on every scheduled run unless the partner turned it off.
+    let turned_off = settings.as_ref().is_some_and(|s| {
+        matches!(s, crate::domain::ProviderSettings::Ninjaone(n) if !n.import_assets)
+    });
+    if integration.and_then(|i| i.asset_source()).is_some() && !turned_off {
+        kinds.push(SyncKind::Assets);
+    }
+    // The imports the partner chose to repeat, customers first (the others are theirs).
+    if let Some(importer) = integration.and_then(|i| i.importer()) {
+        let chosen = settings.as_ref().map_or(&[][..], |s| s.scheduled_imports());
+        kinds.extend(
+            ImportKind::ALL
+                .into_iter()
+                .filter(|k| chosen.contains(k) && importer.import_kinds().contains(k))
+                .map(ImportKind::sync_kind),
+        );
+    }
+    Ok(kinds)
 }
 
 /// Executes a run under the connection's lease. A run already finished is returned as it is
@@ -215,7 +234,7 @@ async fn execute_for_tenant(app: &App, request: &RunRequest) -> Result<SyncRun, 
                 let kinds = automatic_kinds(app, tenant, provider).await?;
                 if kinds.is_empty() {
                     return Err(JobError::Precondition(format!(
-                        "nothing to sync for {}: seat sync is off or not configured",
+                        "nothing to sync for {}: seat sync is off or not configured, and no import is scheduled",
                         provider.display_name()
                     )));
                 }
@@ -229,14 +248,31 @@ async fn execute_for_tenant(app: &App, request: &RunRequest) -> Result<SyncRun, 
     if let Err(e) = app.store.release_lease(&lease).await {
         tracing::warn!(error = %e, "could not release a lease; it expires by itself");
     }
-    result
+    let (run, goes_on) = result?;
+    // Queued once the lease is free, so the run that goes on does not find it held.
+    if let Some(wait) = goes_on {
+        let next = RunRequest {
+            run_id: Some(run.id),
+            ..request.clone()
+        };
+        match &app.queue {
+            Some(queue) => queue.enqueue(&next, wait).await?,
+            None => {
+                tokio::time::sleep(wait).await;
+                return Box::pin(execute_for_tenant(app, &next)).await;
+            }
+        }
+    }
+    Ok(run)
 }
 
+/// Executes the run's kinds not done yet; with the pause after which a queued run goes on,
+/// when an import saved its place.
 async fn execute_leased(
     app: &App,
     request: &RunRequest,
     mut run: SyncRun,
-) -> Result<SyncRun, JobError> {
+) -> Result<(SyncRun, Option<std::time::Duration>), JobError> {
     let (tenant, provider) = (&request.tenant, request.provider);
     mark_dead_runs(app, tenant, provider, run.id).await?;
     let mut session = match session::open(app, tenant, provider).await {
@@ -244,16 +280,24 @@ async fn execute_leased(
         Err(e) => {
             let run = finish(run, SyncStatus::Failed, Some(e.to_string()), app);
             count_finished(provider, &run);
-            return Ok(app.store.put_run(tenant, &run, Expect::Any).await?);
+            return Ok((app.store.put_run(tenant, &run, Expect::Any).await?, None));
         }
     };
     run.status = SyncStatus::Running;
-    run.started_at = Some(app.clock.now());
+    run.started_at = run.started_at.or(Some(app.clock.now()));
     save(app, tenant, &mut run).await?;
+    let until = std::time::Instant::now()
+        + std::time::Duration::from_secs(app.settings.import_work_secs);
     let mut fatal = None;
-    for kind in run.kinds.clone() {
+    let todo: Vec<SyncKind> = run
+        .kinds
+        .iter()
+        .copied()
+        .filter(|k| !run.kinds_done.contains(k))
+        .collect();
+    for kind in todo {
         let (counts, errors) = (run.counts, run.errors.len());
-        let mut outcome = sync_kind(app, request, &session, &mut run, kind).await;
+        let mut outcome = sync_kind(app, request, &session, &mut run, kind, until).await;
         // Once per kind, from the counts as they were: a second refusal right after a renewal
         // ends the kind (the run records it) rather than renewing in a loop.
         if let Err(JobError::TokenRenewed(_)) = outcome {
@@ -266,11 +310,25 @@ async fn execute_leased(
                     break;
                 }
             };
-            outcome = sync_kind(app, request, &session, &mut run, kind).await;
+            outcome = sync_kind(app, request, &session, &mut run, kind, until).await;
         }
-        if let Err(e) = outcome {
-            tracing::warn!(tenant = %tenant, provider = %provider, error = %e, "sync kind failed");
-            fatal = Some(e.to_string());
+        match outcome {
+            Ok(imports::Progress::Done) => run.kinds_done.push(kind),
+            Ok(imports::Progress::Paused(wait)) => {
+                run.status = SyncStatus::Queued;
+                run.continued += 1;
+                tracing::info!(tenant = %tenant, provider = %provider, kind = kind.as_str(), wait_secs = wait.as_secs(), "import paused; a queued run goes on");
+                return match save(app, tenant, &mut run).await {
+                    // Revoked while running: nothing goes on.
+                    Err(StoreError::Conflict(_)) => Ok((run, None)),
+                    other => other.map(|()| (run, Some(wait))).map_err(Into::into),
+                };
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, provider = %provider, error = %e, "sync kind failed");
+                run.kinds_done.push(kind);
+                fatal = Some(e.to_string());
+            }
         }
     }
     let c = run.counts;
@@ -294,8 +352,8 @@ async fn execute_leased(
     );
     match save(app, tenant, &mut run).await {
         // Revoked while running: the record is gone and stays gone.
-        Err(StoreError::Conflict(_)) => Ok(run),
-        other => other.map(|()| run).map_err(Into::into),
+        Err(StoreError::Conflict(_)) => Ok((run, None)),
+        other => other.map(|()| (run, None)).map_err(Into::into),
     }
 }
 
@@ -317,12 +375,20 @@ async fn sync_kind(
     session: &Session,
     run: &mut SyncRun,
     kind: SyncKind,
-) -> Result<(), JobError> {
+    until: std::time::Instant,
+) -> Result<imports::Progress, JobError> {
     let changed = run.counts.changed;
+    let done = |r: Result<(), JobError>| r.map(|()| imports::Progress::Done);
+    let devices = app
+        .integrations
+        .get(request.provider)
+        .and_then(|i| i.asset_source())
+        .is_some();
     let outcome = match (kind, ImportKind::of(kind)) {
-        (SyncKind::Seats, _) => seats::sync(app, session, run, request.org.as_ref()).await,
-        (SyncKind::Assets, _) => assets::import(app, session, run).await,
-        (_, Some(import)) => imports::import(app, session, run, import).await,
+        (SyncKind::Seats, _) => done(seats::sync(app, session, run, request.org.as_ref()).await),
+        // NinjaOne's devices; Autotask's configuration items are an import.
+        (SyncKind::Assets, _) if devices => done(assets::import(app, session, run).await),
+        (_, Some(import)) => imports::import(app, session, run, import, until).await,
         (other, None) => Err(JobError::Unsupported(format!(
             "{} does not sync {}",
             request.provider.display_name(),

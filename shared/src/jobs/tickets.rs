@@ -118,6 +118,10 @@ async fn raise_for_tenant(
         tenant,
         provider,
         dedupe_key: &alert.dedupe_key,
+        window: time::Duration::seconds(
+            i64::try_from(app.settings.ticket_storm_window_secs).unwrap_or(i64::MAX),
+        ),
+        counts_repeats: true,
     };
     let claimed = match key.claim_or_coalesce().await? {
         Claimed::Coalesced(outcome) => return Ok(outcome),
@@ -180,19 +184,25 @@ async fn raise_for_tenant(
 }
 
 /// The outcome of the claim loop.
-enum Claimed {
+pub(super) enum Claimed {
     /// The repeat was counted on the record.
     Coalesced(TicketOutcome),
     /// This raise holds the claim on the record (as stored).
     Held(TicketRecord),
 }
 
-/// One dedupe key's record.
-struct Key<'a> {
-    app: &'a App,
-    tenant: &'a TenantId,
-    provider: Provider,
-    dedupe_key: &'a str,
+/// One dedupe key's record: of an alert's ticket, or of an opportunity (see
+/// `jobs/opportunities.rs`), which claim it the same way.
+pub(super) struct Key<'a> {
+    pub(super) app: &'a App,
+    pub(super) tenant: &'a TenantId,
+    pub(super) provider: Provider,
+    pub(super) dedupe_key: &'a str,
+    /// Repeats within this long of the last post are coalesced.
+    pub(super) window: time::Duration,
+    /// Whether coalesced repeats are counted for the next note (tickets; an opportunity has
+    /// no notes).
+    pub(super) counts_repeats: bool,
 }
 
 impl Key<'_> {
@@ -216,10 +226,8 @@ impl Key<'_> {
 
     /// Counts the raise as a repeat, or claims the record for it; waits while another raise
     /// opens the key's first ticket.
-    async fn claim_or_coalesce(&self) -> Result<Claimed, JobError> {
-        let window = time::Duration::seconds(
-            i64::try_from(self.app.settings.ticket_storm_window_secs).unwrap_or(i64::MAX),
-        );
+    pub(super) async fn claim_or_coalesce(&self) -> Result<Claimed, JobError> {
+        let window = self.window;
         let holder = Ulid::new().to_string();
         let started = Instant::now();
         let mut attempt = 0;
@@ -227,17 +235,23 @@ impl Key<'_> {
             let now = self.app.clock.now();
             let stored = self.read().await?;
             let written = match (TicketRecord::step(stored.as_ref(), now, window), stored) {
-                (TicketStep::Coalesce, Some(record)) => self
-                    .app
-                    .store
-                    .count_repeat(self.tenant, self.provider, self.dedupe_key, now)
-                    .await
-                    .map(|_| {
+                (TicketStep::Coalesce, Some(record)) => {
+                    let counted = if self.counts_repeats {
+                        self.app
+                            .store
+                            .count_repeat(self.tenant, self.provider, self.dedupe_key, now)
+                            .await
+                            .map(|_| ())
+                    } else {
+                        Ok(())
+                    };
+                    counted.map(|()| {
                         Claimed::Coalesced(TicketOutcome {
                             ticket_id: record.ticket_id.unwrap_or_default(),
                             action: TicketAction::Coalesced,
                         })
-                    }),
+                    })
+                }
                 (TicketStep::Claim, None) => {
                     let record =
                         TicketRecord::claimed_new(self.dedupe_key, &holder, now, CLAIM_TTL);
@@ -267,7 +281,7 @@ impl Key<'_> {
 
     /// Applies `change` to the record as stored now and gives the claim back, unless the claim
     /// lapsed and another raise took it (then that raise owns the record).
-    async fn settle(
+    pub(super) async fn settle(
         &self,
         holder: &str,
         change: impl Fn(&TicketRecord) -> TicketRecord,

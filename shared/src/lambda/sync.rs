@@ -135,21 +135,12 @@ async fn eventbridge(app: &App, event: EventBridgeEvent<Value>) -> Result<Value,
         "Alert Raised" => {
             let detail: events::AlertRaised =
                 serde_json::from_value(event.detail).map_err(|_| parse(detail_type))?;
-            match events::alert_raised(app, &detail).await {
-                // A bad alert (a key with '#', an empty title) is the platform's bug, not ours.
-                Err(JobError::Invalid(errors)) => events::EventOutcome {
-                    acted: Vec::new(),
-                    skipped: Some(format!(
-                        "invalid alert: {}",
-                        errors
-                            .iter()
-                            .map(|e| format!("{}: {}", e.field, e.message))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    )),
-                },
-                other => other?,
-            }
+            invalid_skipped("alert", events::alert_raised(app, &detail).await)?
+        }
+        "Opportunity Raised" => {
+            let detail: events::OpportunityRaised =
+                serde_json::from_value(event.detail).map_err(|_| parse(detail_type))?;
+            invalid_skipped("opportunity", events::opportunity_raised(app, &detail).await)?
         }
         other => {
             return Err(SyncFailure::NonRetryable(format!(
@@ -197,6 +188,28 @@ async fn message(app: &App, record: &SqsMessage) -> Message {
         }
         Err(e) if e.is_retryable() => Message::Failed(e.to_string()),
         Err(e) => Message::Skipped(e.to_string()),
+    }
+}
+
+/// A bad alert or opportunity (a key with '#', an empty title) is the platform's bug, not
+/// ours: acknowledged as skipped, never retried.
+fn invalid_skipped(
+    what: &str,
+    outcome: Result<events::EventOutcome, JobError>,
+) -> Result<events::EventOutcome, JobError> {
+    match outcome {
+        Err(JobError::Invalid(errors)) => Ok(events::EventOutcome {
+            acted: Vec::new(),
+            skipped: Some(format!(
+                "invalid {what}: {}",
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+        }),
+        other => other,
     }
 }
 

@@ -18,6 +18,7 @@ pub use store::{
 };
 pub use vendor::{
     AssetSource, COMPANIES_PER_QUERY, CatalogItem, CatalogPage, CatalogQuery, Choice, Configurator,
-    Connected, Connector, Consent, ConsentStart, ImportPage, ImportQuery, Importer, Integration,
-    Mapper, MatchTarget, SeatSync, Session, TicketDesk, TokenRefresh, VendorError, VendorRecord,
+    Connected, Connector, Consent, ConsentStart, Deletions, ImportPage, ImportQuery, Importer,
+    Integration,
+    Mapper, MatchTarget, OpportunityDesk, SeatSync, Session, TicketDesk, TokenRefresh, VendorError, VendorRecord,
 };

@@ -448,6 +448,15 @@ pub trait ImportStore: Send + Sync {
         provider: Provider,
         records: &[ImportedRecord],
     ) -> Result<(), StoreError>;
+    /// Removes records of `kind` (by company and id): deleted at the vendor, or gone from what
+    /// the import keeps.
+    async fn delete_imported(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        kind: ImportKind,
+        records: &[(i64, i64)],
+    ) -> Result<(), StoreError>;
     /// Records of `kind` that `filter` keeps, by company then id, a page at a time.
     async fn list_imported(
         &self,

@@ -6,8 +6,8 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::domain::{
-    Alert, ConnectRequest, Connection, FieldError, ImportKind, OrgTarget, PlanTarget, Provider,
-    ProviderSettings, TenantId, VendorDevice, VendorInstance,
+    Alert, AssetFields, ConnectRequest, Connection, FieldError, ImportKind, ImportedRecord,
+    OpportunityRequest, OrgTarget, PlanTarget, Provider, ProviderSettings, TenantId, VendorDevice, VendorInstance,
 };
 
 /// A vendor said no, or could not be asked. Variants say what the caller can do about it.
@@ -312,6 +312,29 @@ pub trait TicketDesk: Send + Sync {
     ) -> Result<(), VendorError>;
 }
 
+/// Sales opportunities raised by the platform (seed 004).
+#[async_trait]
+pub trait OpportunityDesk: Send + Sync {
+    /// Whether the opportunity exists and is still open (not won, lost or closed).
+    async fn is_open(&self, session: &Session, opportunity_id: i64) -> Result<bool, VendorError>;
+    /// An open opportunity created earlier for this dedupe key on the target's company (for
+    /// retries whose first create timed out).
+    async fn find_open(
+        &self,
+        session: &Session,
+        target: &OrgTarget,
+        request: &OpportunityRequest,
+    ) -> Result<Option<i64>, VendorError>;
+    /// Creates an opportunity with the configured owner and stage; returns its id.
+    async fn create(
+        &self,
+        session: &Session,
+        target: &OrgTarget,
+        settings: &ProviderSettings,
+        request: &OpportunityRequest,
+    ) -> Result<i64, VendorError>;
+}
+
 /// Where to send the partner's browser to approve our access, and what to keep meanwhile.
 pub struct ConsentStart {
     /// The vendor's consent page, with `state` and the PKCE challenge.
@@ -411,6 +434,10 @@ pub trait Integration: Send + Sync {
     fn importer(&self) -> Option<&dyn Importer> {
         None
     }
+    /// Opportunities raised by the platform (seed 004).
+    fn opportunity_desk(&self) -> Option<&dyn OpportunityDesk> {
+        None
+    }
 }
 
 /// Most companies one import query names (Autotask's `in` lists take 500).
@@ -427,8 +454,22 @@ pub struct ImportQuery<'a> {
     pub after: Option<i64>,
     /// For kinds that belong to customers: the customers' company ids (at most a page).
     pub companies: &'a [i64],
-    /// For customers: the company types that count as customers.
-    pub customer_types: &'a [i64],
+    /// The partner's choices (which company types are customers, which statuses, types and
+    /// history to import); the provider's defaults when nothing is saved.
+    pub settings: &'a ProviderSettings,
+    /// Now, for windows such as the ticket history.
+    pub now: time::OffsetDateTime,
+}
+
+/// Records the vendor logged as deleted, read from a position in its deletion log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deletions {
+    /// The deleted records' ids.
+    pub ids: Vec<i64>,
+    /// The log position after this page (where the next read starts).
+    pub position: Option<i64>,
+    /// Whether more log entries follow.
+    pub more: bool,
 }
 
 /// One record of an import, as the vendor has it.
@@ -466,4 +507,20 @@ pub trait Importer: Send + Sync {
         session: &Session,
         query: &ImportQuery<'_>,
     ) -> Result<ImportPage, VendorError>;
+    /// An imported record of the assets kind in the platform's asset fields (what
+    /// `GET /v1/organizations/{org}/assets` shows); `None` for other kinds.
+    fn as_asset(&self, _record: &ImportedRecord) -> Option<AssetFields> {
+        None
+    }
+    /// A page of the vendor's deletion log of `kind` after `position`; `None` when the vendor
+    /// keeps no such log (or the API user may not read it): the weekly full pass then finds
+    /// what is gone.
+    async fn deletions(
+        &self,
+        _session: &Session,
+        _kind: ImportKind,
+        _position: Option<i64>,
+    ) -> Result<Option<Deletions>, VendorError> {
+        Ok(None)
+    }
 }

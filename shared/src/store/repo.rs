@@ -1141,6 +1141,21 @@ impl<T: Table> ImportStore for TableStore<T> {
         self.table.write_batch(items, Vec::new()).await
     }
 
+    async fn delete_imported(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        kind: ImportKind,
+        records: &[(i64, i64)],
+    ) -> Result<(), StoreError> {
+        let pk = keys::import_pk(tenant, provider, kind);
+        let deletes = records
+            .iter()
+            .map(|(company, id)| (pk.clone(), keys::imported_sk(*company, *id)))
+            .collect();
+        self.table.write_batch(Vec::new(), deletes).await
+    }
+
     async fn list_imported(
         &self,
         tenant: &TenantId,

@@ -283,18 +283,19 @@ impl<'a> Client<'a> {
         filter: Value,
         limit: usize,
     ) -> Result<Vec<T>, VendorError> {
-        self.query_page_of(entity, filter, limit, &[]).await
+        Ok(self.query_page_of(entity, filter, limit, &[]).await?.0)
     }
 
-    /// One page of at most `limit` records with only the `include`d fields (all when empty):
-    /// imports read many records and keep a few of their fields.
+    /// One page of at most `limit` records with only the `include`d fields (all when empty),
+    /// and whether Autotask has more (a next page, or a full page): imports read many records
+    /// and keep a few of their fields.
     pub async fn query_page_of<T: DeserializeOwned>(
         &self,
         entity: &str,
         filter: Value,
         limit: usize,
         include: &[&str],
-    ) -> Result<Vec<T>, VendorError> {
+    ) -> Result<(Vec<T>, bool), VendorError> {
         let mut body = json!({ "filter": filter, "MaxRecords": limit.clamp(1, PAGE) });
         if !include.is_empty() {
             body["IncludeFields"] = json!(include);
@@ -308,7 +309,12 @@ impl<'a> Client<'a> {
             )
             .await?
             .ok_or_else(|| unreachable_msg("Autotask has no such entity"))?;
-        Ok(parse::<QueryPage<T>>(&bytes)?.items)
+        let page = parse::<QueryPage<T>>(&bytes)?;
+        let more = page
+            .page_details
+            .is_some_and(|p| p.next_page_url.is_some())
+            || page.items.len() >= limit.clamp(1, PAGE);
+        Ok((page.items, more))
     }
 
     /// Records whose `field` is one of `ids`, in chunks of [`PAGE`], `and` the `extra` filters;

@@ -1,7 +1,10 @@
-//! The configuration form: ticket defaults from Autotask's live picklists, each value checked
+//! The configuration form: ticket defaults (seed 000) and import and opportunity defaults
+//! (seed 004) from Autotask's live picklists and reference entities, each value checked
 //! against them.
 
 use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::json;
 
 use super::{AutotaskIntegration, not_autotask, wire::FieldInfo};
 use crate::{
@@ -9,16 +12,74 @@ use crate::{
     ports::{Choice, Configurator, Session, VendorError},
 };
 
-/// The lists `options/{list}` serves and the ticket field behind each.
-const LISTS: [(&str, &str); 5] = [
-    ("ticket_types", "ticketType"),
-    ("slas", "serviceLevelAgreementID"),
-    ("priorities", "priority"),
-    ("queues", "queueID"),
-    ("statuses", "status"),
+/// Where an option list comes from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// A picklist field of an entity.
+    Picklist(&'static str, &'static str),
+    /// Active resources that may own records (not API users).
+    Owners,
+}
+
+/// The lists `options/{list}` serves, where each comes from, and the form field it fills.
+const LISTS: [(&str, Source, &str); 12] = [
+    (
+        "ticket_types",
+        Source::Picklist("Tickets", "ticketType"),
+        "ticket_type",
+    ),
+    (
+        "slas",
+        Source::Picklist("Tickets", "serviceLevelAgreementID"),
+        "sla",
+    ),
+    (
+        "priorities",
+        Source::Picklist("Tickets", "priority"),
+        "priority",
+    ),
+    ("queues", Source::Picklist("Tickets", "queueID"), "queue"),
+    ("statuses", Source::Picklist("Tickets", "status"), "status"),
+    ("resources", Source::Owners, "opportunity_owner"),
+    (
+        "opportunity_stages",
+        Source::Picklist("Opportunities", "stage"),
+        "opportunity_stage",
+    ),
+    (
+        "company_types",
+        Source::Picklist("Companies", "companyType"),
+        "customer_types",
+    ),
+    (
+        "opportunity_statuses",
+        Source::Picklist("Opportunities", "status"),
+        "opportunity_statuses",
+    ),
+    (
+        "contract_types",
+        Source::Picklist("Contracts", "contractType"),
+        "contract_types",
+    ),
+    (
+        "contract_categories",
+        Source::Picklist("Contracts", "contractCategory"),
+        "contract_categories",
+    ),
+    (
+        "asset_types",
+        Source::Picklist("ConfigurationItems", "configurationItemType"),
+        "asset_types",
+    ),
 ];
 
+/// The active choices of a picklist field.
 pub(super) fn choices(fields: &[FieldInfo], field: &str) -> Vec<Choice> {
+    picklist(fields, field, false)
+}
+
+/// A picklist field's values; inactive ones too when `all` (labels of old records).
+pub(super) fn picklist(fields: &[FieldInfo], field: &str, all: bool) -> Vec<Choice> {
     fields
         .iter()
         .find(|f| f.name.eq_ignore_ascii_case(field))
@@ -26,7 +87,7 @@ pub(super) fn choices(fields: &[FieldInfo], field: &str) -> Vec<Choice> {
         .map(|values| {
             values
                 .iter()
-                .filter(|v| v.is_active)
+                .filter(|v| all || v.is_active)
                 .filter_map(|v| {
                     Some(Choice {
                         id: v.value.trim().parse().ok()?,
@@ -40,18 +101,124 @@ pub(super) fn choices(fields: &[FieldInfo], field: &str) -> Vec<Choice> {
         .unwrap_or_default()
 }
 
+/// `Resources`, the fields that tell who may own an opportunity.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource {
+    id: i64,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    user_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    license_type: Option<serde_json::Value>,
+}
+
+impl AutotaskIntegration {
+    /// The choices of one list.
+    async fn list(&self, session: &Session, source: Source) -> Result<Vec<Choice>, VendorError> {
+        match source {
+            Source::Picklist(entity, field) => {
+                Ok(choices(&self.entity_fields(session, entity).await?, field))
+            }
+            Source::Owners => self.owners(session).await,
+        }
+    }
+
+    /// Active resources that are not API users: Autotask refuses an API user as an owner.
+    /// Which license type marks an API user differs between readings of the documentation,
+    /// so both count: a license type labelled as an API one, and the connection's own user.
+    async fn owners(&self, session: &Session) -> Result<Vec<Choice>, VendorError> {
+        let licenses = picklist(
+            &self.entity_fields(session, "Resources").await?,
+            "licenseType",
+            true,
+        );
+        let api_licenses: Vec<i64> = licenses
+            .iter()
+            .filter(|l| l.label.to_ascii_lowercase().contains("api"))
+            .map(|l| l.id)
+            .collect();
+        let ours = self.username(session).unwrap_or_default();
+        let resources: Vec<Resource> = self
+            .client(session)
+            .await?
+            .query(
+                "Resources",
+                json!([{"op": "eq", "field": "isActive", "value": true}]),
+            )
+            .await?;
+        Ok(resources
+            .into_iter()
+            .filter(|r| {
+                let license = r.license_type.as_ref().and_then(|v| {
+                    v.as_i64()
+                        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                });
+                !license.is_some_and(|l| api_licenses.contains(&l))
+                    && !r.user_name.eq_ignore_ascii_case(&ours)
+                    && !r.email.eq_ignore_ascii_case(&ours)
+            })
+            .map(|r| {
+                Choice {
+                    id: r.id,
+                    label: format!("{} {}", r.first_name, r.last_name).trim().to_owned(),
+                    is_default: false,
+                    parent: None,
+                }
+            })
+            .collect())
+    }
+}
+
+/// The values the form chose for each list's field (none when the field is unset).
+fn chosen(s: &AutotaskSettings, field: &str) -> Vec<i64> {
+    let one = |v: Option<i64>| v.into_iter().collect();
+    match field {
+        "ticket_type" => one(s.ticket_type),
+        "sla" => one(s.sla),
+        "priority" => one(s.priority),
+        "queue" => one(s.queue),
+        "status" => one(s.status),
+        "opportunity_owner" => one(s.opportunity_owner),
+        "opportunity_stage" => one(s.opportunity_stage),
+        "customer_types" => s.customer_types.clone(),
+        "opportunity_statuses" => s.opportunity_statuses.clone(),
+        "contract_types" => s.contract_types.clone(),
+        "contract_categories" => s.contract_categories.clone(),
+        _ => s.asset_types.clone(),
+    }
+}
+
 #[async_trait]
 impl Configurator for AutotaskIntegration {
     fn lists(&self) -> &'static [&'static str] {
-        &["ticket_types", "slas", "priorities", "queues", "statuses"]
+        &[
+            "ticket_types",
+            "slas",
+            "priorities",
+            "queues",
+            "statuses",
+            "resources",
+            "opportunity_stages",
+            "company_types",
+            "opportunity_statuses",
+            "contract_types",
+            "contract_categories",
+            "asset_types",
+        ]
     }
 
     async fn options(&self, session: &Session, list: &str) -> Result<Vec<Choice>, VendorError> {
-        let (_, field) = LISTS
+        let (_, source, _) = LISTS
             .iter()
-            .find(|(name, _)| *name == list)
+            .find(|(name, ..)| *name == list)
             .ok_or_else(|| VendorError::invalid("list", format!("unknown list {list:?}")))?;
-        Ok(choices(&self.ticket_fields(session).await?, field))
+        self.list(session, *source).await
     }
 
     async fn check(
@@ -62,37 +229,38 @@ impl Configurator for AutotaskIntegration {
         let ProviderSettings::Autotask(s) = settings else {
             return Err(not_autotask());
         };
-        let fields = self.ticket_fields(session).await?;
-        let AutotaskSettings {
-            ticket_type,
-            sla,
-            priority,
-            queue,
-            status,
-            ..
-        } = s;
         let mut errors = Vec::new();
-        for ((name, field), value) in LISTS
-            .iter()
-            .zip([ticket_type, sla, priority, queue, status])
-        {
-            let form_field = match *name {
-                "ticket_types" => "ticket_type",
-                "slas" => "sla",
-                "priorities" => "priority",
-                "queues" => "queue",
-                _ => "status",
-            };
-            match value {
-                // Absent ones are all absent (the shape check saw to it): no ticket defaults.
-                None => {}
-                Some(v) if !choices(&fields, field).iter().any(|c| c.id == *v) => {
-                    errors.push(FieldError::new(
-                        form_field,
-                        format!("{v} is not an active choice in Autotask ({name})"),
-                    ))
+        for (name, source, field) in LISTS {
+            let values = chosen(s, field);
+            // Unset ones are not asked about: no call for a list the partner left alone.
+            if values.is_empty() {
+                continue;
+            }
+            let offered = self.list(session, source).await?;
+            let many = matches!(
+                field,
+                "customer_types"
+                    | "opportunity_statuses"
+                    | "contract_types"
+                    | "contract_categories"
+                    | "asset_types"
+            );
+            for (i, value) in values.iter().enumerate() {
+                if offered.iter().any(|c| c.id == *value) {
+                    continue;
                 }
-                Some(_) => {}
+                let at = if many {
+                    format!("{field}[{i}]")
+                } else {
+                    field.to_owned()
+                };
+                let why = match source {
+                    Source::Owners => format!(
+                        "{value} is not an active resource that may own opportunities (API users and inactive resources may not; see options/{name})"
+                    ),
+                    _ => format!("{value} is not an active choice in Autotask ({name})"),
+                };
+                errors.push(FieldError::new(at, why));
             }
         }
         if errors.is_empty() {

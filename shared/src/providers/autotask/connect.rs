@@ -90,7 +90,7 @@ impl Connector for AutotaskIntegration {
 
     fn forget(&self, tenant: &TenantId) {
         self.limits.lock().expect("limits lock").remove(tenant);
-        self.fields.lock().expect("fields lock").remove(tenant);
+        self.forget_cached(tenant);
     }
 }
 

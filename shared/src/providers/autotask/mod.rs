@@ -1,12 +1,15 @@
-//! Autotask PSA: connect with an API-only user, ticket defaults from live picklists, plans to
-//! Services, organizations to Company + Recurring Service contract + Contract Service, seats
-//! through ContractServiceAdjustments, and tickets for platform alerts.
+//! Autotask PSA: connect with an API-only user, ticket, import and opportunity defaults from
+//! live picklists, plans to Services, organizations to Company + Recurring Service contract +
+//! Contract Service (or the company alone), seats through ContractServiceAdjustments, tickets
+//! for platform alerts, imports of the partner's customers and their records, and
+//! opportunities from the platform.
 
 mod client;
 mod configure;
 mod connect;
 mod imports;
 mod map;
+mod opportunities;
 mod seats;
 mod tickets;
 mod wire;
@@ -32,7 +35,8 @@ use super::http;
 use crate::{
     domain::{Provider, TenantId, VendorInstance},
     ports::{
-        Configurator, Connector, Importer, Integration, Mapper, SeatSync, SecretName, Secrets,
+        Configurator, Connector, Importer, Integration, Mapper, OpportunityDesk, SeatSync,
+        SecretName, Secrets,
         Session, TicketDesk, VendorError,
     },
 };
@@ -81,10 +85,10 @@ pub struct AutotaskIntegration {
     options: AutotaskOptions,
     code: OnceCell<SecretString>,
     limits: Mutex<HashMap<TenantId, Arc<Limits>>>,
-    fields: Mutex<HashMap<TenantId, CachedFields>>,
+    fields: Mutex<HashMap<(TenantId, &'static str), CachedFields>>,
 }
 
-/// Ticket field metadata of one connection and when it was read.
+/// An entity's field metadata (picklists) for one connection, and when it was read.
 type CachedFields = (Instant, Arc<Vec<FieldInfo>>);
 
 /// What we keep in the partner's secret.
@@ -183,28 +187,100 @@ impl AutotaskIntegration {
     }
 
     async fn ticket_fields(&self, session: &Session) -> Result<Arc<Vec<FieldInfo>>, VendorError> {
-        if let Some((at, fields)) = self
-            .fields
-            .lock()
-            .expect("fields lock")
-            .get(&session.tenant)
+        self.entity_fields(session, "Tickets").await
+    }
+
+    /// `entity`'s field metadata (its picklists), read at most once per [`PICKLIST_TTL`].
+    async fn entity_fields(
+        &self,
+        session: &Session,
+        entity: &'static str,
+    ) -> Result<Arc<Vec<FieldInfo>>, VendorError> {
+        let key = (session.tenant.clone(), entity);
+        if let Some((at, fields)) = self.fields.lock().expect("fields lock").get(&key)
             && at.elapsed() < PICKLIST_TTL
         {
             return Ok(fields.clone());
         }
-        let fields = self
-            .client(session)
+        let client = self.client(session).await?;
+        let mut fields = client
+            .get_json::<Fields>(&format!("{entity}/entityInformation/fields"))
             .await?
-            .get_json::<Fields>("Tickets/entityInformation/fields")
-            .await?;
-        let fields = Arc::new(fields.fields);
+            .fields;
+        if entity == "ConfigurationItems" {
+            asset_types(&client, &mut fields).await?;
+        }
+        let fields = Arc::new(fields);
         self.fields
             .lock()
             .expect("fields lock")
-            .insert(session.tenant.clone(), (Instant::now(), fields.clone()));
+            .insert(key, (Instant::now(), fields.clone()));
         Ok(fields)
     }
+
+    /// The username of the session's API user.
+    fn username(&self, session: &Session) -> Option<String> {
+        serde_json::from_str::<StoredCredentials>(session.credentials.expose_secret())
+            .ok()
+            .map(|c| c.username)
+    }
+
+    /// Forgets everything cached for `tenant` (a new connection may be another database).
+    fn forget_cached(&self, tenant: &TenantId) {
+        self.fields
+            .lock()
+            .expect("fields lock")
+            .retain(|(t, _), _| t != tenant);
+    }
 }
+
+/// A configuration item's type is an id of the `ConfigurationItemTypes` entity; whether the
+/// field is also a picklist is not documented. Where it is not, the entity's rows (inactive
+/// ones too, for the labels of old records) become its picklist, so one lookup serves both.
+async fn asset_types(client: &Client<'_>, fields: &mut Vec<FieldInfo>) -> Result<(), VendorError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct AssetType {
+        id: i64,
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        is_active: bool,
+    }
+    let has_picklist = fields.iter().any(|f| {
+        f.name.eq_ignore_ascii_case(ASSET_TYPE)
+            && f.picklist_values.as_ref().is_some_and(|v| !v.is_empty())
+    });
+    if has_picklist {
+        return Ok(());
+    }
+    let types: Vec<AssetType> = client
+        .query(
+            "ConfigurationItemTypes",
+            serde_json::json!([{"op": "gt", "field": "id", "value": 0}]),
+        )
+        .await?;
+    fields.retain(|f| !f.name.eq_ignore_ascii_case(ASSET_TYPE));
+    fields.push(FieldInfo {
+        name: ASSET_TYPE.into(),
+        picklist_values: Some(
+            types
+                .into_iter()
+                .map(|t| wire::PicklistValue {
+                    value: t.id.to_string(),
+                    label: t.name,
+                    is_default_value: false,
+                    is_active: t.is_active,
+                    parent_value: None,
+                })
+                .collect(),
+        ),
+    });
+    Ok(())
+}
+
+/// The configuration item field naming its type.
+const ASSET_TYPE: &str = "configurationItemType";
 
 /// The status value that means "Complete" (5 in every database we know; read, not assumed).
 fn complete_status(fields: &[FieldInfo]) -> i64 {
@@ -252,6 +328,9 @@ impl Integration for AutotaskIntegration {
         Some(self)
     }
     fn importer(&self) -> Option<&dyn Importer> {
+        Some(self)
+    }
+    fn opportunity_desk(&self) -> Option<&dyn OpportunityDesk> {
         Some(self)
     }
 }

@@ -1,10 +1,12 @@
 //! The demo database and the sandbox's write operations.
 
+use std::collections::HashMap;
+
 use axum::{http::StatusCode, response::Response};
 use serde_json::{Value, json};
 use time::{Date, Duration, OffsetDateTime};
 
-use super::{State, errors, ok};
+use super::{State, errors, ok, stamp_text};
 
 /// The demo API user's username (key).
 pub const DEMO_USERNAME: &str = "api-demo@sandbox-msp.example";
@@ -62,7 +64,7 @@ impl State {
         let contract_id = self.next_id();
         self.insert("Contracts", json!({
             "id": contract_id, "companyID": company_id, "contractName": format!("{name} Managed Services"),
-            "contractType": 7, "status": 1,
+            "contractType": 7, "contractCategory": 7, "status": 1,
         }));
         let contract_service_id = self.add_contract_service(contract_id, service_id, units);
         OrgFixture {
@@ -101,7 +103,7 @@ pub fn demo() -> State {
     let umbrella = s.next_id();
     s.insert("Companies", json!({"id": umbrella, "companyName": "Umbrella Corp", "companyType": 1, "isActive": false}));
     let break_fix = s.next_id();
-    s.insert("Contracts", json!({"id": break_fix, "companyID": umbrella, "contractName": "Umbrella Break/Fix", "contractType": 1, "status": 1}));
+    s.insert("Contracts", json!({"id": break_fix, "companyID": umbrella, "contractName": "Umbrella Break/Fix", "contractType": 1, "contractCategory": 3, "status": 1}));
     // A prospect (company type 2, Lead): not a customer, so imports leave it and its people out.
     let lead = s.next_id();
     s.insert(
@@ -132,7 +134,7 @@ pub fn demo() -> State {
             }));
         }
     }
-    for (company, name) in companies {
+    for (company, name) in companies.clone() {
         let domain: String = name.split_whitespace().next().unwrap_or("x").to_lowercase();
         let count = if name.starts_with("Acme") { 3 } else { 1 };
         for (first, last) in people.iter().take(count) {
@@ -147,28 +149,211 @@ pub fn demo() -> State {
             );
         }
     }
+    let owner = s.add_resources();
+    for (company, name) in companies {
+        let acme = name.starts_with("Acme");
+        // Two workstations and a server each; Acme also a switch (type 3) and a printer of a
+        // retired type (4).
+        let mut assets = vec![(1, "WS-01"), (1, "WS-02"), (2, "SRV-01")];
+        if acme {
+            assets.extend([(3, "SW-CORE"), (4, "PRN-LOBBY")]);
+        }
+        for (kind, title) in assets {
+            let id = s.next_id();
+            s.insert("ConfigurationItems", json!({
+                "id": id, "companyID": company, "configurationItemType": kind, "isActive": true,
+                "referenceTitle": format!("{} {title}", name.split_whitespace().next().unwrap_or("")),
+                "serialNumber": format!("SN{id}"), "warrantyExpirationDate": "2028-06-30T00:00:00",
+                "installDate": "2025-01-15T00:00:00",
+            }));
+        }
+        // An open ticket and one completed long ago; Acme also one completed last week.
+        let open = s.next_id();
+        s.insert("Tickets", json!({"id": open, "companyID": company, "title": format!("{name}: VPN drops"), "status": 8, "priority": 2, "queueID": 29_682_833, "ticketType": 2, "ticketNumber": format!("T20260301.{:04}", open % 10_000)}));
+        let old = s.next_id();
+        s.insert("Tickets", json!({"id": old, "companyID": company, "title": format!("{name}: new laptop"), "status": 5, "priority": 3, "queueID": 29_682_833, "ticketType": 1, "ticketNumber": format!("T20260102.{:04}", old % 10_000)}));
+        if acme {
+            let recent = s.next_id();
+            let week_ago = stamp_text(OffsetDateTime::now_utc() - Duration::days(7));
+            s.insert("Tickets", json!({"id": recent, "companyID": company, "title": "Acme Dental: printer jam", "status": 5, "priority": 2, "queueID": 29_682_833, "ticketType": 1, "ticketNumber": format!("T20261129.{:04}", recent % 10_000), "createDate": week_ago, "lastTrackedModificationDateTime": week_ago, "lastActivityDate": week_ago}));
+        }
+        // An active opportunity each; Acme also a lost one.
+        let mut opportunities = vec![(1, "Backup expansion")];
+        if acme {
+            opportunities.push((2, "Phone system"));
+        }
+        for (status, title) in opportunities {
+            let id = s.next_id();
+            s.insert("Opportunities", json!({
+                "id": id, "companyID": company, "title": format!("{name}: {title}"), "status": status,
+                "stage": 29_682_770, "amount": 4800.0, "probability": 50, "ownerResourceID": owner,
+                "projectedCloseDate": "2027-01-31T00:00:00", "createDate": "2026-10-01T00:00:00",
+            }));
+        }
+        if acme {
+            let block = s.next_id();
+            s.insert("Contracts", json!({"id": block, "companyID": company, "contractName": "Acme Software Block Hours", "contractType": 4, "contractCategory": 16, "status": 1}));
+        }
+    }
     s
 }
 
-/// Ticket picklists as `Tickets/entityInformation/fields` returns them.
-pub fn ticket_fields() -> Value {
-    let list = |name: &str, values: &[(i64, &str)]| {
-        json!({
-            "name": name, "dataType": "integer", "isPickList": true, "isRequired": true,
-            "picklistValues": values.iter().enumerate().map(|(i, (v, label))| json!({
-                "value": v.to_string(), "label": label, "isDefaultValue": i == 0,
-                "sortOrder": i, "isActive": true, "isSystem": true, "parentValue": null,
-            })).collect::<Vec<_>>(),
-        })
+/// How much a database for imports holds: per customer, of each kind.
+#[derive(Clone, Copy, Debug)]
+pub struct Volumes {
+    /// Customers (a lead is added per ten).
+    pub customers: usize,
+    /// Contacts per customer.
+    pub contacts: usize,
+    /// Locations per customer.
+    pub locations: usize,
+    /// Configuration items per customer.
+    pub assets: usize,
+    /// Tickets per customer (open ones; the history window keeps them all).
+    pub tickets: usize,
+    /// Opportunities per customer (active).
+    pub opportunities: usize,
+    /// Contracts per customer.
+    pub agreements: usize,
+}
+
+impl State {
+    /// The resources of the demo database: two who may own opportunities, an inactive one,
+    /// our API user and another integration's; returns the first (Pamela Pierce).
+    pub fn add_resources(&mut self) -> i64 {
+        let first_id = self.next_id + 1;
+        for (first, last, active, license, user) in [
+            ("Pamela", "Pierce", true, 1, "pamela.pierce"),
+            ("Sam", "Lee", true, 2, "sam.lee"),
+            ("Olga", "Old", false, 2, "olga.old"),
+            ("API", "Demo", true, 7, DEMO_USERNAME),
+            ("Integration", "Bot", true, 7, "bot@vendor.example"),
+        ] {
+            let id = self.next_id();
+            self.insert(
+                "Resources",
+                json!({"id": id, "firstName": first, "lastName": last, "isActive": active,
+                    "licenseType": license, "userName": user, "email": if user.contains('@') { user.to_owned() } else { format!("{user}@sandbox-msp.example") },
+                    "resourceType": "Employee"}),
+            );
+        }
+        for (id, name, active) in [
+            (1, "Workstation", true),
+            (2, "Server", true),
+            (3, "Network Device", true),
+            (4, "Printer (retired)", false),
+        ] {
+            self.insert(
+                "ConfigurationItemTypes",
+                json!({"id": id, "name": name, "isActive": active}),
+            );
+        }
+        first_id
+    }
+
+    /// Adds `volumes` of import data: customers with their records, and a lead per ten
+    /// customers.
+    pub fn add_import_data(&mut self, volumes: &Volumes) {
+        let _ = self.add_resources();
+        for n in 0..volumes.customers {
+            let company = self.next_id();
+            self.insert(
+                "Companies",
+                json!({"id": company, "companyName": format!("Customer {n:05}"), "companyType": 1, "isActive": true}),
+            );
+            if n % 10 == 9 {
+                let lead = self.next_id();
+                self.insert(
+                    "Companies",
+                    json!({"id": lead, "companyName": format!("Lead {n:05}"), "companyType": 2, "isActive": true}),
+                );
+            }
+            for i in 0..volumes.contacts {
+                let id = self.next_id();
+                self.insert("Contacts", json!({"id": id, "companyID": company, "firstName": format!("Person{i}"), "lastName": format!("C{n}"), "emailAddress": format!("p{i}@c{n}.example"), "isActive": 1}));
+            }
+            for i in 0..volumes.locations {
+                let id = self.next_id();
+                self.insert("CompanyLocations", json!({"id": id, "companyID": company, "name": format!("Site {i}"), "isPrimary": i == 0, "isActive": true}));
+            }
+            for i in 0..volumes.assets {
+                let id = self.next_id();
+                self.insert("ConfigurationItems", json!({"id": id, "companyID": company, "configurationItemType": 1 + (i % 2) as i64, "isActive": true, "referenceTitle": format!("Device {i}"), "serialNumber": format!("SN{id}")}));
+            }
+            for i in 0..volumes.tickets {
+                let id = self.next_id();
+                self.insert("Tickets", json!({"id": id, "companyID": company, "title": format!("Ticket {i}"), "status": 1, "priority": 2, "queueID": 29_682_833, "ticketType": 1}));
+            }
+            for i in 0..volumes.opportunities {
+                let id = self.next_id();
+                self.insert("Opportunities", json!({"id": id, "companyID": company, "title": format!("Opportunity {i}"), "status": 1, "stage": 29_682_770, "amount": 1000.0}));
+            }
+            for i in 0..volumes.agreements {
+                let id = self.next_id();
+                self.insert("Contracts", json!({"id": id, "companyID": company, "contractName": format!("Agreement {i}"), "contractType": 7, "contractCategory": 7, "status": 1}));
+            }
+        }
+    }
+}
+
+/// A picklist field as `entityInformation/fields` returns it; `(value, label, active)`.
+fn picklist(name: &str, values: &[(i64, &str, bool)]) -> Value {
+    json!({
+        "name": name, "dataType": "integer", "isPickList": true, "isRequired": true,
+        "picklistValues": values.iter().enumerate().map(|(i, (v, label, active))| json!({
+            "value": v.to_string(), "label": label, "isDefaultValue": i == 0,
+            "sortOrder": i, "isActive": active, "isSystem": true, "parentValue": null,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `{Entity}/entityInformation/fields` of the entities whose picklists we read. A
+/// configuration item's type is not a picklist here: its values are the
+/// `ConfigurationItemTypes` entity.
+pub fn entity_fields() -> HashMap<&'static str, Value> {
+    let active = |values: &[(i64, &'static str)]| -> Vec<(i64, &'static str, bool)> {
+        values.iter().map(|(v, l)| (*v, *l, true)).collect()
     };
-    json!({ "fields": [
-        list("ticketType", &[(1, "Service Request"), (2, "Incident"), (3, "Problem"), (4, "Change Request"), (5, "Alert")]),
-        list("priority", &[(2, "Medium"), (1, "High"), (3, "Low"), (4, "Critical")]),
-        list("queueID", &[(29_682_833, "Client Portal"), (29_683_481, "Post Sale"), (29_683_482, "Monitoring Alert")]),
-        list("status", &[(1, "New"), (5, "Complete"), (7, "Waiting Customer"), (8, "In Progress")]),
-        list("serviceLevelAgreementID", &[(1, "Standard SLA"), (2, "Premium SLA")]),
-        {"name": "title", "dataType": "string", "isPickList": false, "isRequired": true},
-    ]})
+    HashMap::from([
+        (
+            "Tickets",
+            json!({ "fields": [
+                picklist("ticketType", &active(&[(1, "Service Request"), (2, "Incident"), (3, "Problem"), (4, "Change Request"), (5, "Alert")])),
+                picklist("priority", &active(&[(2, "Medium"), (1, "High"), (3, "Low"), (4, "Critical")])),
+                picklist("queueID", &active(&[(29_682_833, "Client Portal"), (29_683_481, "Post Sale"), (29_683_482, "Monitoring Alert")])),
+                picklist("status", &active(&[(1, "New"), (5, "Complete"), (7, "Waiting Customer"), (8, "In Progress")])),
+                picklist("serviceLevelAgreementID", &active(&[(1, "Standard SLA"), (2, "Premium SLA")])),
+                {"name": "title", "dataType": "string", "isPickList": false, "isRequired": true},
+            ]}),
+        ),
+        (
+            "Companies",
+            json!({ "fields": [picklist("companyType", &active(&[(1, "Customer"), (2, "Lead"), (3, "Prospect"), (4, "Dead"), (5, "Cancelation"), (6, "Vendor"), (7, "Partner")]))]}),
+        ),
+        (
+            "Opportunities",
+            json!({ "fields": [
+                picklist("stage", &[(29_682_770, "Stage 1 First Contact", true), (29_682_771, "Stage 2 Needs Analysis", true), (29_682_772, "Stage 3 Proposal", true), (29_682_773, "Old Stage (retired)", false)]),
+                picklist("status", &active(&[(0, "Not Ready To Buy"), (1, "Active"), (2, "Lost"), (3, "Closed"), (4, "Implemented")])),
+            ]}),
+        ),
+        (
+            "Contracts",
+            json!({ "fields": [
+                picklist("contractType", &active(&[(1, "Time & Materials"), (3, "Fixed Price"), (4, "Block Hours"), (6, "Retainer"), (7, "Recurring Service")])),
+                picklist("contractCategory", &[(3, "Standard", true), (7, "IT:Managed Services", true), (16, "SW:Block Hour", true), (20, "Legacy (retired)", false)]),
+                picklist("status", &active(&[(0, "Inactive"), (1, "Active")])),
+            ]}),
+        ),
+        (
+            "Resources",
+            json!({ "fields": [picklist("licenseType", &active(&[(1, "Administrator"), (2, "Full"), (7, "API User (system)")]))]}),
+        ),
+        (
+            "ConfigurationItems",
+            json!({ "fields": [{"name": "configurationItemType", "dataType": "integer", "isPickList": false, "isRequired": true}]}),
+        ),
+    ])
 }
 
 fn int(body: &Value, name: &str) -> Option<i64> {
@@ -287,6 +472,10 @@ pub fn create_ticket(s: &mut State, body: &Value) -> Response {
     let mut ticket = body.clone();
     ticket["id"] = json!(id);
     ticket["ticketNumber"] = json!(format!("T20261122.{:04}", id % 10_000));
+    let now = stamp_text(OffsetDateTime::now_utc());
+    for stamp in ["createDate", "lastTrackedModificationDateTime", "lastActivityDate"] {
+        ticket[stamp] = json!(now);
+    }
     s.insert("Tickets", ticket);
     s.writes += 1;
     ok(json!({ "itemId": id }))
@@ -314,6 +503,67 @@ pub fn create_note(s: &mut State, ticket_id: i64, body: &Value) -> Response {
     note["id"] = json!(id);
     note["ticketID"] = json!(ticket_id);
     s.insert("TicketNotes", note);
+    s.writes += 1;
+    ok(json!({ "itemId": id }))
+}
+
+/// `POST Opportunities`, with the fields Autotask requires and its checks of the owner and
+/// the stage.
+pub fn create_opportunity(s: &mut State, body: &Value) -> Response {
+    let fail = |m: &str| errors(StatusCode::INTERNAL_SERVER_ERROR, &[m]);
+    let required = [
+        "companyID",
+        "title",
+        "ownerResourceID",
+        "stage",
+        "status",
+        "projectedCloseDate",
+        "probability",
+        "amount",
+        "cost",
+        "useQuoteTotals",
+    ];
+    if let Some(missing) = required
+        .iter()
+        .find(|f| super::filter::field(body, f).is_none_or(Value::is_null))
+    {
+        return fail(&format!("{missing} is required.; on record number [0]."));
+    }
+    let company = int(body, "companyID").unwrap_or_default();
+    if !s.entities["Companies"].contains_key(&company) {
+        return fail("companyID does not reference an existing company.");
+    }
+    let owner = int(body, "ownerResourceID").unwrap_or_default();
+    let may_own = s.entities["Resources"]
+        .get(&owner)
+        .is_some_and(|r| r["isActive"] == json!(true) && r["licenseType"] != json!(7));
+    if !may_own {
+        return fail(
+            "ownerResourceID: the resource is inactive or an API user and cannot own opportunities.",
+        );
+    }
+    let stage = int(body, "stage").unwrap_or_default();
+    let stage_active = s.entity_fields["Opportunities"]["fields"][0]["picklistValues"]
+        .as_array()
+        .is_some_and(|values| {
+            values
+                .iter()
+                .any(|v| v["value"] == json!(stage.to_string()) && v["isActive"] == json!(true))
+        });
+    if !stage_active {
+        return fail("stage: Value does not exist or is inactive in the picklist.");
+    }
+    let probability = int(body, "probability").unwrap_or(-1);
+    if !(0..=100).contains(&probability) {
+        return fail("probability must be between 0 and 100.");
+    }
+    let id = s.next_id();
+    let mut opportunity = body.clone();
+    opportunity["id"] = json!(id);
+    let now = stamp_text(OffsetDateTime::now_utc());
+    opportunity["createDate"] = json!(now);
+    opportunity["lastActivity"] = json!(now);
+    s.insert("Opportunities", opportunity);
     s.writes += 1;
     ok(json!({ "itemId": id }))
 }

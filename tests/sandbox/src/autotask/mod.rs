@@ -1,6 +1,8 @@
 //! A sandbox Autotask: zone lookup, the three authentication headers, queries with filters and
 //! 500-record pages, picklists, recurring-service units that move when an adjustment is posted,
-//! tickets and notes, the 3-threads-per-endpoint limit (Itgenatr005), the hourly threshold, a
+//! tickets and notes, what the imports read (company types, contacts, locations, configuration
+//! items and their types, tickets with history and a deletion log, opportunities, contracts,
+//! resources) with change stamps that move, opportunity creation with required fields, the 3-threads-per-endpoint limit (Itgenatr005), the hourly threshold, a
 //! zone move, and injectable faults. Errors come as Autotask sends them: `{"errors": [...]}`,
 //! validation failures as HTTP 500.
 
@@ -23,7 +25,7 @@ use axum::{
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-pub use data::{DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME, OrgFixture};
+pub use data::{DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME, OrgFixture, Volumes};
 
 use crate::server::{Fault, FaultKind, serve, take_fault};
 
@@ -58,8 +60,8 @@ pub struct State {
     pub active_zone: &'static str,
     /// Records by entity, by id.
     pub entities: HashMap<&'static str, BTreeMap<i64, Value>>,
-    /// `Tickets/entityInformation/fields`.
-    pub ticket_fields: Value,
+    /// `{Entity}/entityInformation/fields`, by entity (others answer no fields).
+    pub entity_fields: HashMap<&'static str, Value>,
     /// Requests allowed per hour.
     pub threshold: u64,
     /// Authenticated requests so far.
@@ -87,7 +89,7 @@ pub struct State {
     unit_rows: HashMap<i64, Vec<i64>>,
 }
 
-const ENTITIES: [&str; 11] = [
+const ENTITIES: [&str; 16] = [
     "Companies",
     "Contacts",
     "CompanyLocations",
@@ -99,14 +101,23 @@ const ENTITIES: [&str; 11] = [
     "Tickets",
     "TicketNotes",
     "Resources",
+    "ConfigurationItems",
+    "ConfigurationItemTypes",
+    "Opportunities",
+    "DeletedTicketLogs",
+    "CompanyNotes",
 ];
 
-/// The change stamps an entity carries (Companies: tracked changes and activity; Contacts:
-/// changes and activity).
+/// The change stamps an entity carries, as Autotask names them per entity. A ticket's
+/// `createDate` is set with them when a record arrives without one.
 fn stamps_of(entity: &str) -> &'static [&'static str] {
     match entity {
         "Companies" => &["lastTrackedModifiedDateTime", "lastActivityDate"],
         "Contacts" => &["lastModifiedDate", "lastActivityDate"],
+        "ConfigurationItems" => &["lastModifiedTime"],
+        "Tickets" => &["lastTrackedModificationDateTime", "lastActivityDate"],
+        "Opportunities" => &["lastActivity"],
+        "Contracts" => &["lastModifiedDateTime"],
         _ => &[],
     }
 }
@@ -143,7 +154,7 @@ impl State {
             ci: 29_683_121,
             active_zone: "zone-a",
             entities: ENTITIES.iter().map(|e| (*e, BTreeMap::new())).collect(),
-            ticket_fields: data::ticket_fields(),
+            entity_fields: data::entity_fields(),
             threshold: 10_000,
             requests: 0,
             thread_limit: 3,
@@ -165,6 +176,14 @@ impl State {
         data::demo()
     }
 
+    /// A database of `volumes` for imports: customers (and a lead per ten) with their
+    /// contacts, locations, configuration items, tickets, opportunities and contracts.
+    pub fn imports(volumes: Volumes) -> Self {
+        let mut s = Self::empty();
+        s.add_import_data(&volumes);
+        s
+    }
+
     /// A new id.
     pub fn next_id(&mut self) -> i64 {
         self.next_id += 1;
@@ -175,12 +194,14 @@ impl State {
     /// stamps if they have none: ten minutes apart by id, in the past, as an old database has.
     pub fn insert(&mut self, entity: &'static str, mut record: Value) -> i64 {
         let id = record["id"].as_i64().expect("records have integer ids");
+        let at = time::macros::datetime!(2026-01-01 00:00 UTC) + time::Duration::minutes(10 * id);
         for stamp in stamps_of(entity) {
             if record.get(*stamp).is_none() {
-                let at = time::macros::datetime!(2026-01-01 00:00 UTC)
-                    + time::Duration::minutes(10 * id);
                 record[*stamp] = json!(stamp_text(at));
             }
+        }
+        if entity == "Tickets" && record.get("createDate").is_none() {
+            record["createDate"] = json!(stamp_text(at));
         }
         self.next_id = self.next_id.max(id);
         if entity == "ContractServiceUnits"
@@ -204,6 +225,31 @@ impl State {
         for stamp in stamps_of(entity) {
             record[*stamp] = json!(stamp_text(time::OffsetDateTime::now_utc()));
         }
+    }
+
+    /// Tickets opened through the API with an external id (ours, for platform alerts), apart
+    /// from the database's own tickets.
+    pub fn raised_tickets(&self) -> usize {
+        self.entities["Tickets"]
+            .values()
+            .filter(|t| t.get("externalID").is_some_and(|v| !v.is_null()))
+            .count()
+    }
+
+    /// Deletes a ticket as a user in Autotask would: it goes, and the deletion log says so.
+    pub fn delete_ticket(&mut self, id: i64) {
+        let ticket = self
+            .entities
+            .get_mut("Tickets")
+            .and_then(|e| e.remove(&id))
+            .unwrap_or_else(|| panic!("no ticket {id}"));
+        let log = self.next_id();
+        self.insert(
+            "DeletedTicketLogs",
+            json!({"id": log, "ticketID": id, "ticketNumber": ticket["ticketNumber"],
+                "ticketTitle": ticket["title"], "deletedByResourceID": null,
+                "deletedDateTime": stamp_text(time::OffsetDateTime::now_utc())}),
+        );
     }
 
     /// Units of a contract service in the period covering `day` (`YYYY-MM-DD`).
@@ -559,10 +605,9 @@ fn dispatch(
             if info.eq_ignore_ascii_case("entityInformation")
                 && fields.eq_ignore_ascii_case("fields") =>
         {
-            if e.eq_ignore_ascii_case("Tickets") {
-                ok(s.ticket_fields.clone())
-            } else {
-                ok(json!({ "fields": [] }))
+            match canonical(e).and_then(|e| s.entity_fields.get(e)) {
+                Some(fields) => ok(fields.clone()),
+                None => ok(json!({ "fields": [] })),
             }
         }
         ("POST", [e, q]) if q.eq_ignore_ascii_case("query") => query_entity(s, e, body, None, base),
@@ -598,6 +643,9 @@ fn dispatch(
             }
         }
         ("POST", [t]) if t.eq_ignore_ascii_case("Tickets") => data::create_ticket(s, body),
+        ("POST", [o]) if o.eq_ignore_ascii_case("Opportunities") => {
+            data::create_opportunity(s, body)
+        }
         ("POST", [t, id, notes])
             if t.eq_ignore_ascii_case("Tickets") && notes.eq_ignore_ascii_case("Notes") =>
         {
