@@ -12,7 +12,8 @@ use shared::{
     api::{self, App, Claims, Scope},
     aws::AutotaskCodeSource,
     domain::{
-        Connection, ConnectionStatus, OrgId, Provider, SyncTrigger, TenantId, VendorInstance,
+        Connection, ConnectionStatus, OrgId, Provider, SyncKind, SyncStatus, SyncTrigger,
+        TenantId, VendorInstance,
     },
     lambda::sync::handle,
     ports::{Expect, LeaseKind, RunQueue, RunRequest},
@@ -35,13 +36,18 @@ struct Env {
 }
 
 async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+async fn env_with(change: impl FnOnce(&mut shared::config::Settings)) -> Env {
     let sdk = integration_tests::moto().await;
     let table = integration_tests::moto_table(&sdk).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue_url = integration_tests::moto_queue(&sdk).await;
     let sandbox = Sandbox::demo().await;
-    let settings =
+    let mut settings =
         integration_tests::sandbox_settings(&sandbox, &format!("test-{}", ulid::Ulid::new()));
+    change(&mut settings);
     let app = shared::aws::app(
         &sdk,
         &table,
@@ -257,6 +263,75 @@ async fn a_queued_run_travels_through_sqs_and_syncs() {
 }
 
 #[tokio::test]
+async fn a_scheduled_import_that_runs_out_of_time_goes_on_through_sqs() {
+    // No time to work: a run reads one page of an import, then goes on in a queued run.
+    let env = env_with(|s| s.import_work_secs = 0).await;
+    mapped(&env, 10).await;
+    call(
+        &env.app,
+        "PUT",
+        "/v1/integrations/autotask/configuration",
+        json!({"sync_seat_quantity": true, "ticket_type": 5, "sla": 1, "priority": 1,
+            "queue": 29683482, "status": 1, "scheduled_imports": ["customers"]}),
+    )
+    .await;
+    env.sandbox.with(|s| s.page_size = 2);
+    let tenant = TenantId::new(TENANT).unwrap();
+    let response = handle(&env.app, batch(&[("hourly", scheduled_request(TENANT))]))
+        .await
+        .unwrap();
+    assert_eq!(response["batchItemFailures"], json!([]));
+    let run = env
+        .app
+        .store
+        .list_runs(&tenant, Provider::Autotask, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        run.kinds,
+        [SyncKind::Seats, SyncKind::Customers],
+        "the scheduled import rides along"
+    );
+    assert_eq!(
+        (run.status, run.continued, run.counts.total),
+        (SyncStatus::Queued, 1, 3),
+        "the seat and 2 of the 4 customers: {run:?}"
+    );
+    // The continuation is on the queue, naming the run; delivered, it finishes the import.
+    let received = env
+        .sqs
+        .receive_message()
+        .queue_url(&env.queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let message = &received.messages()[0];
+    let next: RunRequest = serde_json::from_str(message.body().unwrap()).unwrap();
+    assert_eq!(next.run_id, Some(run.id));
+    let event = batch(&[(
+        message.message_id().unwrap(),
+        message.body().unwrap().to_owned(),
+    )]);
+    let response = handle(&env.app, event).await.unwrap();
+    assert_eq!(response["batchItemFailures"], json!([]));
+    let done = env
+        .app
+        .store
+        .get_run(&tenant, Provider::Autotask, run.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (done.status, done.continued, done.counts.total),
+        (SyncStatus::Succeeded, 1, 5),
+        "{done:?}"
+    );
+    assert_eq!(done.kinds_done, [SyncKind::Seats, SyncKind::Customers]);
+}
+
+#[tokio::test]
 async fn a_batch_reports_only_its_failing_message() {
     let env = env().await;
     mapped(&env, 12).await;
@@ -362,6 +437,68 @@ async fn platform_events_become_seat_syncs_and_tickets() {
         handle(&env.app, unknown).await,
         Err(shared::lambda::sync::SyncFailure::NonRetryable(_))
     ));
+}
+
+#[tokio::test]
+async fn opportunity_raised_events_create_one_opportunity_per_key() {
+    let env = env().await;
+    mapped(&env, 10).await;
+    // No owner or stage chosen yet: acknowledged as skipped, nothing to retry.
+    let skipped = handle(&env.app, fixture("eventbridge/opportunity-raised.json"))
+        .await
+        .unwrap();
+    assert!(
+        skipped["acted"][0][1]
+            .as_str()
+            .unwrap()
+            .contains("skipped: choose the opportunity owner and stage"),
+        "{skipped}"
+    );
+    let owner = env.sandbox.with(|s| {
+        s.entities["Resources"]
+            .values()
+            .find(|r| r["userName"] == "pamela.pierce")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    });
+    call(
+        &env.app,
+        "PUT",
+        "/v1/integrations/autotask/configuration",
+        json!({"sync_seat_quantity": true, "ticket_type": 5, "sla": 1, "priority": 1,
+            "queue": 29683482, "status": 1, "opportunity_owner": owner,
+            "opportunity_stage": 29_682_770}),
+    )
+    .await;
+    let created = handle(&env.app, fixture("eventbridge/opportunity-raised.json"))
+        .await
+        .unwrap();
+    assert!(
+        created["acted"][0][1].as_str().unwrap().contains("Created"),
+        "{created}"
+    );
+    // Delivered again: the same opportunity, nothing new at Autotask.
+    let before = env.sandbox.with(|s| s.entities["Opportunities"].len());
+    let again = handle(&env.app, fixture("eventbridge/opportunity-raised.json"))
+        .await
+        .unwrap();
+    assert!(
+        again["acted"][0][1].as_str().unwrap().contains("Existing"),
+        "{again}"
+    );
+    assert_eq!(env.sandbox.with(|s| s.entities["Opportunities"].len()), before);
+    // A malformed one is the platform's bug: skipped, not retried.
+    let mut bad = fixture("eventbridge/opportunity-raised.json");
+    bad["detail"]["dedupe_key"] = json!("a#b");
+    let skipped = handle(&env.app, bad).await.unwrap();
+    assert!(
+        skipped["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("invalid opportunity: dedupe_key"),
+        "{skipped}"
+    );
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use crate::{
     app::App,
     domain::{
         Configuration, ImportFilter, ImportKind, ImportResume, ImportState, ImportedRecord,
-        ProviderSettings, SyncRun,
+        ItemError, ProviderSettings, SyncRun,
     },
     ports::{COMPANIES_PER_QUERY, Expect, ImportQuery, Importer, Session, StoreError, VendorError},
 };
@@ -27,10 +27,9 @@ pub enum Progress {
 }
 
 /// A full pass leaves records it did not see alone when they are this share of the stored
-/// ones or more: a permission or filter change at the vendor looks like mass deletion.
+/// ones or more (and more than one): a permission taken from the API user looks like mass
+/// deletion, and stale records are better than lost ones.
 const MASS_REMOVAL_SHARE: f64 = 0.9;
-/// ... unless there are this few stored (a partner who really has three left).
-const MASS_REMOVAL_FLOOR: usize = 10;
 
 /// Imports `kind` for the session's connection, counting on `run`, until the pass is done or
 /// `until` passes (the first page is always read, so every run moves on).
@@ -232,13 +231,19 @@ async fn remove_unseen(
 ) -> Result<(), JobError> {
     let all = stored(app, session, kind, |_| true).await?.len();
     let unseen = stored(app, session, kind, |r| r.imported_at < started_at).await?;
-    if unseen.len() >= MASS_REMOVAL_FLOOR
-        && unseen.len() as f64 >= all as f64 * MASS_REMOVAL_SHARE
-    {
+    if unseen.len() > 1 && unseen.len() as f64 >= all as f64 * MASS_REMOVAL_SHARE {
         tracing::warn!(
             kind = kind.as_str(), unseen = unseen.len(), stored = all,
-            "a full pass did not see nearly all stored records; kept them (a permission or filter change at the vendor looks the same)"
+            "a full pass did not see nearly all stored records; kept them"
         );
+        run.errors.push(ItemError {
+            item: format!("import:{}", kind.as_str()),
+            message: format!(
+                "a full pass did not find {} of the {all} stored records; they are kept, as a permission taken from the API user looks the same as their deletion",
+                unseen.len()
+            ),
+            vendor_message: None,
+        });
         return Ok(());
     }
     remove(app, session, kind, &unseen, run).await
