@@ -60,7 +60,11 @@ async fn the_defaults_come_from_live_lists_and_each_refused_value_is_named() {
     let owners = options(&portal, &admin, "resources").await;
     assert_eq!(labels(&owners), ["Pamela Pierce", "Sam Lee"]);
     let stages = options(&portal, &admin, "opportunity_stages").await;
-    assert_eq!(stages.len(), 3, "the retired stage is not offered: {stages:?}");
+    assert_eq!(
+        stages.len(),
+        3,
+        "the retired stage is not offered: {stages:?}"
+    );
     let types = options(&portal, &admin, "company_types").await;
     assert_eq!(types[0], (1, "Customer".to_owned()));
     assert!(labels(&types).contains(&"Lead"));
@@ -116,7 +120,10 @@ async fn the_defaults_come_from_live_lists_and_each_refused_value_is_named() {
             json!({"opportunity_owner": inactive_owner}),
             &["opportunity_owner"],
         ),
-        (json!({"opportunity_owner": api_user}), &["opportunity_owner"]),
+        (
+            json!({"opportunity_owner": api_user}),
+            &["opportunity_owner"],
+        ),
         (
             json!({"opportunity_stage": 29_682_773}),
             &["opportunity_stage"],
@@ -173,8 +180,7 @@ async fn the_defaults_come_from_live_lists_and_each_refused_value_is_named() {
 async fn a_configuration_saved_before_the_import_defaults_reads_with_their_defaults() {
     let sandbox = Sandbox::demo().await;
     let (portal, admin) = connected(&sandbox).await;
-    let ticket_defaults =
-        json!({"sync_seat_quantity": true, "ticket_type": 5, "sla": 1, "priority": 1, "queue": 29683482, "status": 1});
+    let ticket_defaults = json!({"sync_seat_quantity": true, "ticket_type": 5, "sla": 1, "priority": 1, "queue": 29683482, "status": 1});
     let saved = portal.put(CONFIG, &admin, ticket_defaults).await;
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
     let settings = &saved.body["settings"];
@@ -184,7 +190,11 @@ async fn a_configuration_saved_before_the_import_defaults_reads_with_their_defau
     assert_eq!(settings["scheduled_imports"], json!([]));
     // The form's ticket fields are still all-or-none.
     let half = portal
-        .put(CONFIG, &admin, json!({"queue": 29683482, "customer_types": [1]}))
+        .put(
+            CONFIG,
+            &admin,
+            json!({"queue": 29683482, "customer_types": [1]}),
+        )
         .await;
     assert_eq!(
         half.field_errors(),

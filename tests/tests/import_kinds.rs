@@ -49,10 +49,7 @@ async fn sync(portal: &Portal, admin: &str, kinds: &[&str]) -> Value {
 
 async fn imported(portal: &Portal, admin: &str, query: &str) -> Vec<Value> {
     let reply = portal
-        .get(
-            &format!("/v1/integrations/autotask/imports/{query}"),
-            admin,
-        )
+        .get(&format!("/v1/integrations/autotask/imports/{query}"), admin)
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert!(reply.body["next"].is_null(), "one page: {}", reply.body);
@@ -191,7 +188,9 @@ async fn each_kind_imports_what_the_defaults_choose_with_labels_then_only_change
     let ws_id = ws["device_id"].as_i64().unwrap();
     sandbox.with(|s| {
         s.change("Tickets", vpn_id, |t| t["status"] = json!(5));
-        s.change("ConfigurationItems", ws_id, |c| c["isActive"] = json!(false));
+        s.change("ConfigurationItems", ws_id, |c| {
+            c["isActive"] = json!(false)
+        });
     });
     let calls = sandbox.with(|s| s.calls());
     let again = sync(&portal, &admin, &["tickets", "assets"]).await;
@@ -200,7 +199,10 @@ async fn each_kind_imports_what_the_defaults_choose_with_labels_then_only_change
         "the two changed records (and what sits in the overlap): {again}"
     );
     let spent = sandbox.with(|s| s.calls()) - calls;
-    assert!(spent <= 4, "{spent} calls for two kinds with one change each");
+    assert!(
+        spent <= 4,
+        "{spent} calls for two kinds with one change each"
+    );
     let vpn_now = imported(&portal, &admin, "tickets?org_id=acme&active=false").await;
     assert!(
         vpn_now
@@ -257,9 +259,15 @@ async fn deleted_records_go_from_the_imports() {
     let ids: Vec<i64> = sandbox.with(|s| s.entities["CompanyLocations"].keys().copied().collect());
     let kept = sandbox.with(|s| {
         let all = s.entities.get_mut("CompanyLocations").unwrap();
-        ids.iter().filter_map(|id| all.remove(id)).collect::<Vec<_>>()
+        ids.iter()
+            .filter_map(|id| all.remove(id))
+            .collect::<Vec<_>>()
     });
-    assert_eq!(kept.len(), 5, "Lab is gone already; the Lead's site was never imported");
+    assert_eq!(
+        kept.len(),
+        5,
+        "Lab is gone already; the Lead's site was never imported"
+    );
     let run = sync(&portal, &admin, &["locations"]).await;
     assert_eq!(imported(&portal, &admin, "locations?").await.len(), 4);
     assert!(
@@ -320,10 +328,7 @@ async fn a_run_autotask_throttles_for_long_waits_with_its_place_saved() {
     let mut run = Value::Null;
     for _ in 0..200 {
         run = portal
-            .get(
-                &format!("/v1/integrations/autotask/sync-runs/{id}"),
-                &admin,
-            )
+            .get(&format!("/v1/integrations/autotask/sync-runs/{id}"), &admin)
             .await
             .body;
         if run["continued"] == 1 {

@@ -283,8 +283,7 @@ async fn no_request_the_document_allows_is_refused_for_its_shape() {
                     && reply.field_errors().iter().any(|f| {
                         // `customer_types[0]` is a fault of `customer_types`.
                         let named = f.split(['[', '.']).next().unwrap_or(f);
-                        !live(named)
-                            && (named == field || named == "body" || field == "(smallest)")
+                        !live(named) && (named == field || named == "body" || field == "(smallest)")
                     }));
             assert!(
                 !refused_shape,

@@ -78,10 +78,9 @@ async fn one_opportunity_per_key_while_it_is_open() {
     assert_eq!(at_vendor["amount"], 12000.0);
     assert_eq!(at_vendor["projectedCloseDate"], "2027-01-15T00:00:00");
     assert!(
-        at_vendor["description"]
-            .as_str()
-            .unwrap()
-            .starts_with("Two firewalls reach end of support\n\nRaised by the platform, reference msp-"),
+        at_vendor["description"].as_str().unwrap().starts_with(
+            "Two firewalls reach end of support\n\nRaised by the platform, reference msp-"
+        ),
         "{at_vendor}"
     );
 

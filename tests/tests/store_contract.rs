@@ -6,10 +6,11 @@ use secrecy::{ExposeSecret, SecretString};
 use shared::{
     domain::{
         Asset, AssetFields, AutotaskSettings, CONSENT_TTL, Connection, ConnectionStatus,
-        HaloSettings, IdempotencyRecord, ImportFilter, ImportKind, ImportResume, ImportState, ImportedRecord,
-        NinjaRegion, OrgId, OrgMapping, OrgTarget, Organization, PendingConsent, Plan, PlanId,
-        PlanMapping, PlanTarget, Provider, ProviderSettings, StoredResponse, SyncCounts, SyncKind,
-        SyncRun, SyncStatus, SyncTrigger, TenantId, TicketRecord, VendorInstance, state_hash,
+        HaloSettings, IdempotencyRecord, ImportFilter, ImportKind, ImportResume, ImportState,
+        ImportedRecord, NinjaRegion, OrgId, OrgMapping, OrgTarget, Organization, PendingConsent,
+        Plan, PlanId, PlanMapping, PlanTarget, Provider, ProviderSettings, StoredResponse,
+        SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger, TenantId, TicketRecord,
+        VendorInstance, state_hash,
     },
     ports::{Cursor, Expect, LeaseKind, SecretName, StoreError},
 };
@@ -934,10 +935,7 @@ mod checks {
         let left = all(ImportFilter::default()).await;
         assert_eq!(left.len(), 55);
         assert!(left.iter().all(|r| !gone.contains(&(r.company_id, r.id))));
-        b.store
-            .put_imported(&t, p, &contacts[..5])
-            .await
-            .unwrap();
+        b.store.put_imported(&t, p, &contacts[..5]).await.unwrap();
         b.store
             .delete_imported(&tenant("other"), p, ImportKind::Contacts, &gone)
             .await

@@ -12,8 +12,8 @@ use shared::{
     api::{self, App, Claims, Scope},
     aws::AutotaskCodeSource,
     domain::{
-        Connection, ConnectionStatus, OrgId, Provider, SyncKind, SyncStatus, SyncTrigger,
-        TenantId, VendorInstance,
+        Connection, ConnectionStatus, OrgId, Provider, SyncKind, SyncStatus, SyncTrigger, TenantId,
+        VendorInstance,
     },
     lambda::sync::handle,
     ports::{Expect, LeaseKind, RunQueue, RunRequest},
@@ -487,7 +487,10 @@ async fn opportunity_raised_events_create_one_opportunity_per_key() {
         again["acted"][0][1].as_str().unwrap().contains("Existing"),
         "{again}"
     );
-    assert_eq!(env.sandbox.with(|s| s.entities["Opportunities"].len()), before);
+    assert_eq!(
+        env.sandbox.with(|s| s.entities["Opportunities"].len()),
+        before
+    );
     // A malformed one is the platform's bug: skipped, not retried.
     let mut bad = fixture("eventbridge/opportunity-raised.json");
     bad["detail"]["dedupe_key"] = json!("a#b");

@@ -255,7 +255,14 @@ async fn imported_assets(
     loop {
         let page = app
             .store
-            .list_imported(tenant, provider, ImportKind::Assets, &filter, after.as_ref(), 500)
+            .list_imported(
+                tenant,
+                provider,
+                ImportKind::Assets,
+                &filter,
+                after.as_ref(),
+                500,
+            )
             .await?;
         out.extend(page.items.iter().filter_map(|r| {
             Some(Asset {

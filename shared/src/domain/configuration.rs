@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{DEFAULT_CUSTOMER_TYPES, FieldError, ImportKind, Provider, validation::check_vendor_id};
+use super::{
+    DEFAULT_CUSTOMER_TYPES, FieldError, ImportKind, Provider, validation::check_vendor_id,
+};
 
 /// Autotask: seat sync, the defaults of tickets opened for platform alerts (seed 000), and the
 /// defaults of imports and opportunities (seed 004).

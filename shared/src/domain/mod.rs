@@ -14,8 +14,8 @@ mod idempotency;
 mod ids;
 mod import;
 mod mapping;
-mod opportunity;
 pub mod matching;
+mod opportunity;
 mod platform;
 mod provider;
 mod sync_run;
@@ -38,8 +38,8 @@ pub use idempotency::{
 };
 pub use ids::{InvalidId, OrgId, PlanId, TenantId};
 pub use import::{
-    DEFAULT_CUSTOMER_TYPES, FULL_PASS_EVERY, IMPORT_OVERLAP, ImportFilter, ImportKind, ImportResume, ImportState,
-    ImportedRecord,
+    DEFAULT_CUSTOMER_TYPES, FULL_PASS_EVERY, IMPORT_OVERLAP, ImportFilter, ImportKind,
+    ImportResume, ImportState, ImportedRecord,
 };
 pub use mapping::{OrgMapping, OrgTarget, PlanMapping, PlanTarget};
 pub use opportunity::{

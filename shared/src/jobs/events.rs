@@ -217,7 +217,8 @@ pub async fn opportunity_raised(
         }
     }
     if outcome.acted.is_empty() {
-        outcome.skipped = Some("no connected PSA that takes opportunities links this organization".into());
+        outcome.skipped =
+            Some("no connected PSA that takes opportunities links this organization".into());
     }
     Ok(outcome)
 }

@@ -58,7 +58,10 @@ pub async fn import(
         .store
         .get_configuration(tenant, provider)
         .await?
-        .map_or_else(|| ProviderSettings::defaults(provider), |c: Configuration| c.settings);
+        .map_or_else(
+            || ProviderSettings::defaults(provider),
+            |c: Configuration| c.settings,
+        );
     let mut state = app.store.get_import_state(tenant, provider, kind).await?;
     let mut place = state.resume.clone().unwrap_or_else(|| ImportResume {
         since: state.changed_since(now),
@@ -233,7 +236,9 @@ async fn remove_unseen(
     let unseen = stored(app, session, kind, |r| r.imported_at < started_at).await?;
     if unseen.len() > 1 && unseen.len() as f64 >= all as f64 * MASS_REMOVAL_SHARE {
         tracing::warn!(
-            kind = kind.as_str(), unseen = unseen.len(), stored = all,
+            kind = kind.as_str(),
+            unseen = unseen.len(),
+            stored = all,
             "a full pass did not see nearly all stored records; kept them"
         );
         run.errors.push(ItemError {

@@ -173,9 +173,9 @@ async fn automatic_kinds(
         .await?
         .map(|c| c.settings);
     // NinjaOne imports assets on every scheduled run unless the partner turned it off.
-    let turned_off = settings.as_ref().is_some_and(|s| {
-        matches!(s, crate::domain::ProviderSettings::Ninjaone(n) if !n.import_assets)
-    });
+    let turned_off = settings.as_ref().is_some_and(
+        |s| matches!(s, crate::domain::ProviderSettings::Ninjaone(n) if !n.import_assets),
+    );
     if integration.and_then(|i| i.asset_source()).is_some() && !turned_off {
         kinds.push(SyncKind::Assets);
     }
@@ -286,8 +286,8 @@ async fn execute_leased(
     run.status = SyncStatus::Running;
     run.started_at = run.started_at.or(Some(app.clock.now()));
     save(app, tenant, &mut run).await?;
-    let until = std::time::Instant::now()
-        + std::time::Duration::from_secs(app.settings.import_work_secs);
+    let until =
+        std::time::Instant::now() + std::time::Duration::from_secs(app.settings.import_work_secs);
     let mut fatal = None;
     let todo: Vec<SyncKind> = run
         .kinds

@@ -140,7 +140,10 @@ async fn eventbridge(app: &App, event: EventBridgeEvent<Value>) -> Result<Value,
         "Opportunity Raised" => {
             let detail: events::OpportunityRaised =
                 serde_json::from_value(event.detail).map_err(|_| parse(detail_type))?;
-            invalid_skipped("opportunity", events::opportunity_raised(app, &detail).await)?
+            invalid_skipped(
+                "opportunity",
+                events::opportunity_raised(app, &detail).await,
+            )?
         }
         other => {
             return Err(SyncFailure::NonRetryable(format!(

@@ -19,6 +19,6 @@ pub use store::{
 pub use vendor::{
     AssetSource, COMPANIES_PER_QUERY, CatalogItem, CatalogPage, CatalogQuery, Choice, Configurator,
     Connected, Connector, Consent, ConsentStart, Deletions, ImportPage, ImportQuery, Importer,
-    Integration,
-    Mapper, MatchTarget, OpportunityDesk, SeatSync, Session, TicketDesk, TokenRefresh, VendorError, VendorRecord,
+    Integration, Mapper, MatchTarget, OpportunityDesk, SeatSync, Session, TicketDesk, TokenRefresh,
+    VendorError, VendorRecord,
 };

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::domain::{
     Alert, AssetFields, ConnectRequest, Connection, FieldError, ImportKind, ImportedRecord,
-    OpportunityRequest, OrgTarget, PlanTarget, Provider, ProviderSettings, TenantId, VendorDevice, VendorInstance,
+    OpportunityRequest, OrgTarget, PlanTarget, Provider, ProviderSettings, TenantId, VendorDevice,
+    VendorInstance,
 };
 
 /// A vendor said no, or could not be asked. Variants say what the caller can do about it.

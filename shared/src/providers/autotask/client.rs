@@ -310,9 +310,7 @@ impl<'a> Client<'a> {
             .await?
             .ok_or_else(|| unreachable_msg("Autotask has no such entity"))?;
         let page = parse::<QueryPage<T>>(&bytes)?;
-        let more = page
-            .page_details
-            .is_some_and(|p| p.next_page_url.is_some())
+        let more = page.page_details.is_some_and(|p| p.next_page_url.is_some())
             || page.items.len() >= limit.clamp(1, PAGE);
         Ok((page.items, more))
     }

@@ -163,13 +163,13 @@ impl AutotaskIntegration {
                     && !r.user_name.eq_ignore_ascii_case(&ours)
                     && !r.email.eq_ignore_ascii_case(&ours)
             })
-            .map(|r| {
-                Choice {
-                    id: r.id,
-                    label: format!("{} {}", r.first_name, r.last_name).trim().to_owned(),
-                    is_default: false,
-                    parent: None,
-                }
+            .map(|r| Choice {
+                id: r.id,
+                label: format!("{} {}", r.first_name, r.last_name)
+                    .trim()
+                    .to_owned(),
+                is_default: false,
+                parent: None,
             })
             .collect())
     }

@@ -221,13 +221,15 @@ impl Importer for AutotaskIntegration {
                     .as_deref()
                     .map(|m| picklist(m, field, true))
                     .unwrap_or_default();
-                (*field, values.into_iter().map(|c| (c.id, c.label)).collect())
+                (
+                    *field,
+                    values.into_iter().map(|c| (c.id, c.label)).collect(),
+                )
             })
             .collect();
         let complete = metadata.as_deref().map_or(5, |m| complete_status(m));
-        let in_list = |field: &str, values: &[i64]| {
-            json!({"op": "in", "field": field, "value": values})
-        };
+        let in_list =
+            |field: &str, values: &[i64]| json!({"op": "in", "field": field, "value": values});
         let mut filter = Vec::new();
         if query.kind == ImportKind::Customers {
             filter.push(in_list("companyType", &settings.customer_types));
@@ -243,9 +245,8 @@ impl Importer for AutotaskIntegration {
             }
             ImportKind::Tickets => {
                 // The open ones, and the others created or changed within the window.
-                let window = naive(
-                    query.now - Duration::days(i64::from(settings.ticket_history_days)),
-                );
+                let window =
+                    naive(query.now - Duration::days(i64::from(settings.ticket_history_days)));
                 filter.push(json!({"op": "or", "items": [
                     {"op": "noteq", "field": "status", "value": complete},
                     {"op": "gte", "field": "createDate", "value": window},
@@ -396,7 +397,10 @@ fn record(
             .find(|(f, _)| f == field)
             .and_then(|(_, values)| {
                 let v = number(value)?;
-                values.iter().find(|(id, _)| *id == v).map(|(_, l)| l.clone())
+                values
+                    .iter()
+                    .find(|(id, _)| *id == v)
+                    .map(|(_, l)| l.clone())
             });
         if let Some(label) = label {
             fields.insert(format!("{field}Label"), Value::String(label));
@@ -466,7 +470,10 @@ mod tests {
 
     #[test]
     fn picklist_values_get_their_labels_and_tickets_are_active_until_complete() {
-        let labels: Labels = vec![("status", vec![(5, "Complete".into()), (8, "In Progress".into())])];
+        let labels: Labels = vec![(
+            "status",
+            vec![(5, "Complete".into()), (8, "In Progress".into())],
+        )];
         let row = |status: i64| {
             json!({"id": 9, "companyID": 1004, "status": status, "title": "Printer",
                 "serialNumber": "*****"})

@@ -36,8 +36,7 @@ use crate::{
     domain::{Provider, TenantId, VendorInstance},
     ports::{
         Configurator, Connector, Importer, Integration, Mapper, OpportunityDesk, SeatSync,
-        SecretName, Secrets,
-        Session, TicketDesk, VendorError,
+        SecretName, Secrets, Session, TicketDesk, VendorError,
     },
 };
 

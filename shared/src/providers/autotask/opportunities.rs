@@ -31,12 +31,13 @@ struct Opportunity {
 impl AutotaskIntegration {
     /// The database's "Active" opportunity status.
     async fn active_status(&self, session: &Session) -> Result<i64, VendorError> {
-        Ok(
-            choices(&self.entity_fields(session, "Opportunities").await?, "status")
-                .into_iter()
-                .find(|c| c.label.eq_ignore_ascii_case("active"))
-                .map_or(ACTIVE, |c| c.id),
+        Ok(choices(
+            &self.entity_fields(session, "Opportunities").await?,
+            "status",
         )
+        .into_iter()
+        .find(|c| c.label.eq_ignore_ascii_case("active"))
+        .map_or(ACTIVE, |c| c.id))
     }
 }
 

@@ -473,7 +473,11 @@ pub fn create_ticket(s: &mut State, body: &Value) -> Response {
     ticket["id"] = json!(id);
     ticket["ticketNumber"] = json!(format!("T20261122.{:04}", id % 10_000));
     let now = stamp_text(OffsetDateTime::now_utc());
-    for stamp in ["createDate", "lastTrackedModificationDateTime", "lastActivityDate"] {
+    for stamp in [
+        "createDate",
+        "lastTrackedModificationDateTime",
+        "lastActivityDate",
+    ] {
         ticket[stamp] = json!(now);
     }
     s.insert("Tickets", ticket);
