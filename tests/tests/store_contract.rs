@@ -5,12 +5,12 @@ use integration_tests::Backend;
 use secrecy::{ExposeSecret, SecretString};
 use shared::{
     domain::{
-        Asset, AssetFields, AutotaskSettings, CONSENT_TTL, Connection, ConnectionStatus,
-        HaloSettings, IdempotencyRecord, ImportFilter, ImportKind, ImportResume, ImportState,
-        ImportedRecord, NinjaRegion, OrgId, OrgMapping, OrgTarget, Organization, PendingConsent,
-        Plan, PlanId, PlanMapping, PlanTarget, Provider, ProviderSettings, StoredResponse,
-        SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger, TenantId, TicketRecord,
-        VendorInstance, state_hash,
+        Asset, AssetFields, AutotaskSettings, CONSENT_TTL, ChunkPlace, Connection,
+        ConnectionStatus, HaloSettings, IdempotencyRecord, ImportFilter, ImportKind, ImportResume,
+        ImportState, ImportedRecord, NinjaRegion, OrgId, OrgMapping, OrgTarget, Organization,
+        PendingConsent, Plan, PlanId, PlanMapping, PlanTarget, Provider, ProviderSettings,
+        StoredResponse, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger, TenantId,
+        TicketRecord, VendorInstance, state_hash,
     },
     ports::{Cursor, Expect, LeaseKind, SecretName, StoreError},
 };
@@ -960,8 +960,12 @@ mod checks {
                     resume: Some(ImportResume {
                         since: None,
                         started_at: now,
-                        chunk: 2,
-                        after: Some(5010),
+                        chunks: vec![ChunkPlace {
+                            first: 1003,
+                            last: 1005,
+                            after: Some(5010),
+                            done: false,
+                        }],
                         newest: Some(now),
                     }),
                     version: 0,

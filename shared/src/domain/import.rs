@@ -158,6 +158,13 @@ pub struct ImportState {
     /// When the last full pass finished.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub full_pass_at: Option<OffsetDateTime>,
+    /// When the last pass of this kind (full or not) began.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_pass_at: Option<OffsetDateTime>,
+    /// Customers only: the customers that arrived since the other kinds' last passes, whose
+    /// records those passes read in full (their records did not change, they are new to us).
+    #[serde(default)]
+    pub new_customers: Vec<NewCustomer>,
     /// Where reading the vendor's deletion log of this kind goes on from.
     #[serde(default)]
     pub deletion_log: Option<i64>,
@@ -170,6 +177,44 @@ pub struct ImportState {
     pub version: u64,
 }
 
+/// A customer first imported by the pass that began at `at`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCustomer {
+    /// Its company id.
+    pub id: i64,
+    /// When that pass began.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl ImportState {
+    /// The customers new since `since` (when a kind's last pass began; a customers pass in
+    /// the same run began at the same instant, before it), from the customers' state.
+    pub fn customers_new_since(&self, since: Option<OffsetDateTime>) -> Vec<i64> {
+        let Some(since) = since else {
+            return Vec::new();
+        };
+        let mut ids: Vec<i64> = self
+            .new_customers
+            .iter()
+            .filter(|c| c.at > since)
+            .map(|c| c.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Adds customers first imported by the pass that began at `at`, forgetting those a
+    /// weekly full pass of every kind has covered since.
+    pub fn add_new_customers(&mut self, ids: &[i64], at: OffsetDateTime) {
+        self.new_customers
+            .retain(|c| at - c.at < FULL_PASS_EVERY && !ids.contains(&c.id));
+        self.new_customers
+            .extend(ids.iter().map(|id| NewCustomer { id: *id, at }));
+    }
+}
+
 /// Where a pass that stopped part-way goes on from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportResume {
@@ -179,13 +224,82 @@ pub struct ImportResume {
     /// When the pass began: a full pass removes what it did not see since.
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
-    /// Which chunk of customers the pass is in (kinds that belong to customers).
-    pub chunk: u32,
-    /// The last id read in that chunk.
-    pub after: Option<i64>,
+    /// The pass's slices, each read on its own (several at once).
+    pub chunks: Vec<ChunkPlace>,
     /// The newest change stamp seen so far.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub newest: Option<OffsetDateTime>,
+}
+
+/// One slice of a pass: the records of the imported customers whose company ids lie in
+/// `first..=last` (for customers themselves, the whole kind), read in id order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkPlace {
+    /// Lowest company id of the slice.
+    pub first: i64,
+    /// Highest company id of the slice.
+    pub last: i64,
+    /// The last record id read.
+    pub after: Option<i64>,
+    /// Whether the slice is read to its end.
+    pub done: bool,
+    /// Exactly these customers' records, all of them whatever the pass reads (customers new
+    /// since the kind's last pass).
+    #[serde(default)]
+    pub companies: Option<Vec<i64>>,
+}
+
+impl ImportResume {
+    /// A pass starting at `now`, reading changes `since` (everything when `None`): over the
+    /// customers `companies` in slices of `per_chunk`, or in one slice over every company
+    /// (`None`); and the records of the `new` customers in full.
+    pub fn start(
+        since: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+        newest: Option<OffsetDateTime>,
+        companies: Option<&[i64]>,
+        new: &[i64],
+        per_chunk: usize,
+    ) -> Self {
+        let per_chunk = per_chunk.max(1);
+        let mut chunks = match companies {
+            None => vec![ChunkPlace {
+                first: i64::MIN,
+                last: i64::MAX,
+                after: None,
+                done: false,
+                companies: None,
+            }],
+            Some(ids) => ids
+                .chunks(per_chunk)
+                .map(|c| ChunkPlace {
+                    first: c[0],
+                    last: c[c.len() - 1],
+                    after: None,
+                    done: false,
+                    companies: None,
+                })
+                .collect(),
+        };
+        chunks.extend(new.chunks(per_chunk).map(|c| ChunkPlace {
+            first: c[0],
+            last: c[c.len() - 1],
+            after: None,
+            done: false,
+            companies: Some(c.to_vec()),
+        }));
+        Self {
+            since,
+            started_at: now,
+            chunks,
+            newest,
+        }
+    }
+
+    /// Whether every slice is read.
+    pub fn is_done(&self) -> bool {
+        self.chunks.iter().all(|c| c.done)
+    }
 }
 
 /// The company types imported as customers until the partner chooses (Autotask's 1,
@@ -236,6 +350,49 @@ mod tests {
         );
         let week_later = at(200) + FULL_PASS_EVERY;
         assert_eq!(after_full.changed_since(week_later), None);
+    }
+
+    #[test]
+    fn a_pass_slices_the_customers_and_ends_when_every_slice_does() {
+        let ids: Vec<i64> = (1..=1200).collect();
+        let mut pass = ImportResume::start(None, at(0), None, Some(&ids), &[], 500);
+        let ranges: Vec<(i64, i64)> = pass.chunks.iter().map(|c| (c.first, c.last)).collect();
+        assert_eq!(ranges, [(1, 500), (501, 1000), (1001, 1200)]);
+        assert!(!pass.is_done());
+        pass.chunks.iter_mut().for_each(|c| c.done = true);
+        assert!(pass.is_done());
+        let changed = ImportResume::start(Some(at(0)), at(0), None, None, &[7, 9], 500);
+        assert_eq!(
+            changed.chunks.len(),
+            2,
+            "every company's changes, and the new ones"
+        );
+        assert_eq!(changed.chunks[1].companies, Some(vec![7, 9]));
+        let nobody = ImportResume::start(None, at(0), None, Some(&[]), &[], 500);
+        assert!(nobody.is_done(), "no customers: nothing to read");
+    }
+
+    #[test]
+    fn new_customers_are_read_in_full_by_the_kinds_that_had_not_seen_them() {
+        let mut customers = ImportState::default();
+        customers.add_new_customers(&[5, 6], at(100));
+        customers.add_new_customers(&[7], at(200));
+        assert_eq!(customers.customers_new_since(Some(at(150))), [7]);
+        assert!(
+            customers.customers_new_since(Some(at(200))).is_empty(),
+            "a kind's pass in the run that found them read them"
+        );
+        assert_eq!(customers.customers_new_since(Some(at(50))), [5, 6, 7]);
+        assert!(
+            customers.customers_new_since(None).is_empty(),
+            "a first pass reads all"
+        );
+        customers.add_new_customers(&[8], at(100) + FULL_PASS_EVERY);
+        assert_eq!(
+            customers.customers_new_since(Some(at(0))),
+            [7, 8],
+            "a week on, every kind has read them"
+        );
     }
 
     #[test]

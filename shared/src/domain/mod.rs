@@ -38,8 +38,8 @@ pub use idempotency::{
 };
 pub use ids::{InvalidId, OrgId, PlanId, TenantId};
 pub use import::{
-    DEFAULT_CUSTOMER_TYPES, FULL_PASS_EVERY, IMPORT_OVERLAP, ImportFilter, ImportKind,
-    ImportResume, ImportState, ImportedRecord,
+    ChunkPlace, DEFAULT_CUSTOMER_TYPES, FULL_PASS_EVERY, IMPORT_OVERLAP, ImportFilter, ImportKind,
+    ImportResume, ImportState, ImportedRecord, NewCustomer,
 };
 pub use mapping::{OrgMapping, OrgTarget, PlanMapping, PlanTarget};
 pub use opportunity::{

@@ -2,27 +2,41 @@
 //! store as it comes (never a whole kind in memory). The first pass reads everything; later
 //! ones only what changed since the last (less an overlap); a weekly pass reads everything
 //! again and removes what it no longer finds. Deletions the vendor logs are applied on every
-//! pass. A pass that runs out of time or of the connection's hourly budget saves its place
-//! and goes on in a queued run.
+//! pass.
+//!
+//! Customers come first (the other kinds are theirs). The other kinds are read in slices of
+//! customers, several slices at once (as many pages in flight as the vendor allows), longest
+//! kinds first. A pass that runs out of time or of the connection's hourly budget saves where
+//! each slice stands and goes on in a queued run.
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures::{StreamExt, stream};
 
 use super::{JobError, runs, session};
 use crate::{
     app::App,
     domain::{
-        Configuration, ImportFilter, ImportKind, ImportResume, ImportState, ImportedRecord,
-        ItemError, ProviderSettings, SyncRun,
+        ImportFilter, ImportKind, ImportResume, ImportState, ImportedRecord, ItemError,
+        ProviderSettings, SyncRun,
     },
+    metrics::{self, Metric},
     ports::{COMPANIES_PER_QUERY, Expect, ImportQuery, Importer, Session, StoreError, VendorError},
 };
 
-/// How a kind's import ended.
+/// How the imports of a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Progress {
-    /// The pass is complete.
+    /// Every pass is complete.
     Done,
-    /// The pass saved its place; a run queued after this delay goes on.
+    /// A pass saved its place; a run queued after this delay goes on.
     Paused(Duration),
 }
 
@@ -31,143 +45,379 @@ pub enum Progress {
 /// deletion, and stale records are better than lost ones.
 const MASS_REMOVAL_SHARE: f64 = 0.9;
 
-/// Imports `kind` for the session's connection, counting on `run`, until the pass is done or
-/// `until` passes (the first page is always read, so every run moves on).
+/// The kinds after customers, in the order their slices start: the ones with the most
+/// records first, so the short ones fill in at the end.
+const LONGEST_FIRST: [ImportKind; 6] = [
+    ImportKind::Tickets,
+    ImportKind::Assets,
+    ImportKind::Contacts,
+    ImportKind::Opportunities,
+    ImportKind::Agreements,
+    ImportKind::Locations,
+];
+
+/// What the slices of one run share.
+struct Shared<'a> {
+    app: &'a App,
+    session: &'a Session,
+    importer: &'a dyn Importer,
+    settings: ProviderSettings,
+    now: time::OffsetDateTime,
+    until: Instant,
+    /// The run, saved after every page (one save at a time).
+    run: tokio::sync::Mutex<&'a mut SyncRun>,
+    /// Each kind's pass.
+    places: Mutex<HashMap<ImportKind, ImportResume>>,
+    /// Set once a page is read: from then on the time limit applies (every run moves on).
+    moved: AtomicBool,
+    /// Why the slices stop: the wait before the run goes on.
+    pause: Mutex<Option<Duration>>,
+    /// Kinds that failed at the vendor, with the error.
+    failed: Mutex<HashMap<ImportKind, VendorError>>,
+    /// The customers stored before this customers pass (to tell the new ones), and the new
+    /// ones it read.
+    known: Mutex<Option<HashSet<i64>>>,
+    arrived: Mutex<Vec<i64>>,
+}
+
+/// Imports `kinds` for the session's connection, counting on `run` and adding each finished
+/// kind to `run.kinds_done`, until every pass is done or `until` passes.
 pub async fn import(
     app: &App,
     session: &Session,
     run: &mut SyncRun,
-    kind: ImportKind,
-    until: std::time::Instant,
+    kinds: &[ImportKind],
+    until: Instant,
 ) -> Result<Progress, JobError> {
     let (tenant, provider) = (&session.tenant, session.connection.provider());
     let importer = app
         .integrations
         .get(provider)
         .and_then(|i| i.importer())
-        .filter(|i| i.import_kinds().contains(&kind))
-        .ok_or_else(|| {
-            JobError::Unsupported(format!(
-                "{} does not import {}",
-                provider.display_name(),
-                kind.as_str()
-            ))
-        })?;
-    let now = app.clock.now();
+        .ok_or_else(|| unsupported(provider, kinds[0]))?;
+    if let Some(kind) = kinds.iter().find(|k| !importer.import_kinds().contains(k)) {
+        return Err(unsupported(provider, *kind));
+    }
     let settings = app
         .store
         .get_configuration(tenant, provider)
         .await?
-        .map_or_else(
-            || ProviderSettings::defaults(provider),
-            |c: Configuration| c.settings,
-        );
-    let mut state = app.store.get_import_state(tenant, provider, kind).await?;
-    let mut place = state.resume.clone().unwrap_or_else(|| ImportResume {
-        since: state.changed_since(now),
-        started_at: now,
-        chunk: 0,
-        after: None,
-        newest: state.high_water,
-    });
-    let companies: Vec<Vec<i64>> = match kind {
-        ImportKind::Customers => vec![Vec::new()],
-        _ => customer_ids(app, session)
-            .await?
-            .chunks(COMPANIES_PER_QUERY)
-            .map(<[i64]>::to_vec)
-            .collect(),
+        .map_or_else(|| ProviderSettings::defaults(provider), |c| c.settings);
+    let shared = Shared {
+        app,
+        session,
+        importer,
+        settings,
+        now: app.clock.now(),
+        until,
+        run: tokio::sync::Mutex::new(run),
+        places: Mutex::default(),
+        moved: AtomicBool::new(false),
+        pause: Mutex::default(),
+        failed: Mutex::default(),
+        known: Mutex::default(),
+        arrived: Mutex::default(),
     };
-    let mut first = true;
-    while let Some(chunk) = companies.get(place.chunk as usize) {
-        if !first && std::time::Instant::now() >= until {
-            return pause(app, session, kind, &mut state, place, Duration::ZERO).await;
-        }
-        first = false;
-        let query = ImportQuery {
-            kind,
-            since: place.since,
-            after: place.after,
-            companies: chunk,
-            settings: &settings,
-            now,
-        };
-        let page = match importer.import_page(session, &query).await {
-            Ok(page) => page,
-            Err(VendorError::Throttled {
-                retry_after_secs, ..
-            }) => {
-                let wait = Duration::from_secs(retry_after_secs);
-                return pause(app, session, kind, &mut state, place, wait).await;
-            }
-            Err(e) => return Err(session::vendor_failed(app, session, e).await),
-        };
-        let records: Vec<ImportedRecord> = page
-            .records
-            .iter()
-            .map(|r| ImportedRecord {
-                kind,
-                id: r.id,
-                company_id: r.company_id,
-                // Links are resolved when listed, so a later link shows at once.
-                org_id: None,
-                active: r.active,
-                modified_at: r.modified_at,
-                fields: r.fields.clone(),
-                imported_at: now,
-            })
-            .collect();
-        app.store.put_imported(tenant, provider, &records).await?;
-        let n = u32::try_from(records.len()).unwrap_or(u32::MAX);
-        run.counts.total += n;
-        run.counts.done += n;
-        run.counts.changed += n;
-        place.newest = place
-            .newest
-            .max(records.iter().filter_map(|r| r.modified_at).max());
-        runs::save(app, tenant, run).await?;
-        match (page.more, page.records.last()) {
-            (true, Some(last)) => place.after = Some(last.id),
-            _ => {
-                place.chunk += 1;
-                place.after = None;
-            }
+    if kinds.contains(&ImportKind::Customers) {
+        shared.passes(&[ImportKind::Customers]).await?;
+        if let Some(wait) = shared.paused() {
+            return Ok(Progress::Paused(wait));
         }
     }
-    if place.since.is_none() {
-        remove_unseen(app, session, kind, place.started_at, run).await?;
+    let others: Vec<ImportKind> = LONGEST_FIRST
+        .into_iter()
+        .filter(|k| kinds.contains(k))
+        .collect();
+    if !others.is_empty() {
+        shared.passes(&others).await?;
     }
-    state.deletion_log =
-        apply_deletions(app, session, importer, kind, state.deletion_log, run).await?;
-    let finished = ImportState {
-        high_water: place.newest,
-        full_pass_at: if place.since.is_none() {
-            Some(place.started_at)
-        } else {
-            state.full_pass_at
-        },
-        resume: None,
-        ..state.clone()
-    };
-    save_state(app, session, kind, &state, finished).await?;
-    Ok(Progress::Done)
+    Ok(shared.paused().map_or(Progress::Done, Progress::Paused))
 }
 
-/// Saves the pass's place for the run that goes on after `wait`.
-async fn pause(
-    app: &App,
-    session: &Session,
-    kind: ImportKind,
-    state: &mut ImportState,
-    place: ImportResume,
-    wait: Duration,
-) -> Result<Progress, JobError> {
-    let paused = ImportState {
-        resume: Some(place),
-        ..state.clone()
-    };
-    save_state(app, session, kind, state, paused).await?;
-    Ok(Progress::Paused(wait))
+fn unsupported(provider: crate::domain::Provider, kind: ImportKind) -> JobError {
+    JobError::Unsupported(format!(
+        "{} does not import {}",
+        provider.display_name(),
+        kind.as_str()
+    ))
+}
+
+impl Shared<'_> {
+    fn paused(&self) -> Option<Duration> {
+        *self.pause.lock().expect("pause lock")
+    }
+
+    /// Runs the passes of `kinds` together: their slices side by side, as many at once as
+    /// the vendor allows; then finishes (or saves the place of) each kind.
+    async fn passes(&self, kinds: &[ImportKind]) -> Result<(), JobError> {
+        let (tenant, provider) = (&self.session.tenant, self.session.connection.provider());
+        let mut states = HashMap::new();
+        let customers_pass = kinds == [ImportKind::Customers];
+        let stored_customers = customer_ids(self.app, self.session).await?;
+        let customers_state = self
+            .app
+            .store
+            .get_import_state(tenant, provider, ImportKind::Customers)
+            .await?;
+        if customers_pass {
+            // Before a first pass every customer is new, and every kind's first pass reads
+            // them all anyway.
+            *self.known.lock().expect("known lock") = customers_state
+                .last_pass_at
+                .map(|_| stored_customers.iter().copied().collect());
+        }
+        let customers = (!customers_pass).then_some(stored_customers);
+        let mut slices = Vec::new();
+        for kind in kinds {
+            let state = self
+                .app
+                .store
+                .get_import_state(tenant, provider, *kind)
+                .await?;
+            let place = state.resume.clone().unwrap_or_else(|| {
+                let since = state.changed_since(self.now);
+                // A full pass asks for each slice of customers' records; a pass over what
+                // changed asks for any company's, a page or two, and keeps the customers',
+                // and reads the customers new since the kind's last pass in full.
+                let slices = customers.as_deref().filter(|_| since.is_none());
+                let new = match (since, &customers) {
+                    (Some(_), Some(_)) => customers_state.customers_new_since(state.last_pass_at),
+                    _ => Vec::new(),
+                };
+                ImportResume::start(
+                    since,
+                    self.now,
+                    state.high_water,
+                    slices,
+                    &new,
+                    COMPANIES_PER_QUERY,
+                )
+            });
+            slices.extend(
+                place
+                    .chunks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| !c.done)
+                    .map(|(i, _)| (*kind, i)),
+            );
+            self.places
+                .lock()
+                .expect("places lock")
+                .insert(*kind, place);
+            states.insert(*kind, state);
+        }
+        let customers = customers.unwrap_or_default();
+        let results: Vec<Result<(), JobError>> = stream::iter(slices)
+            .map(|(kind, chunk)| self.slice(kind, chunk, &customers))
+            .buffer_unordered(self.importer.pages_in_flight().max(1))
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<(), JobError>>()?;
+        for kind in kinds {
+            self.settle(*kind, &states[kind]).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads one slice of `kind`'s pass page by page, writing each page as it comes.
+    async fn slice(
+        &self,
+        kind: ImportKind,
+        chunk: usize,
+        customers: &[i64],
+    ) -> Result<(), JobError> {
+        let (tenant, provider) = (&self.session.tenant, self.session.connection.provider());
+        let (since, first, last, mut after, listed) = {
+            let places = self.places.lock().expect("places lock");
+            let c = &places[&kind].chunks[chunk];
+            (
+                places[&kind].since,
+                c.first,
+                c.last,
+                c.after,
+                c.companies.clone(),
+            )
+        };
+        // Customers new to the kind: all their records, whatever the pass reads.
+        let since = if listed.is_some() { None } else { since };
+        let companies: Vec<i64> = listed.unwrap_or_else(|| {
+            customers
+                .iter()
+                .copied()
+                .filter(|id| (first..=last).contains(id))
+                .collect()
+        });
+        // The whole range: any company's records, the customers' kept.
+        let any_company = kind != ImportKind::Customers && (first, last) == (i64::MIN, i64::MAX);
+        let keep: HashSet<i64> = if any_company {
+            customers.iter().copied().collect()
+        } else {
+            HashSet::new()
+        };
+        loop {
+            if self.paused().is_some()
+                || self.failed.lock().expect("failed lock").contains_key(&kind)
+            {
+                return Ok(());
+            }
+            if self.moved.load(Ordering::Relaxed) && Instant::now() >= self.until {
+                self.pause_for(Duration::ZERO);
+                return Ok(());
+            }
+            let query = ImportQuery {
+                kind,
+                since,
+                after,
+                companies: (!any_company).then_some(companies.as_slice()),
+                settings: &self.settings,
+                now: self.now,
+            };
+            let page = match self.importer.import_page(self.session, &query).await {
+                Ok(page) => page,
+                Err(VendorError::Throttled {
+                    retry_after_secs, ..
+                }) => {
+                    self.pause_for(Duration::from_secs(retry_after_secs));
+                    return Ok(());
+                }
+                Err(e) => {
+                    return match session::vendor_failed(self.app, self.session, e).await {
+                        JobError::Vendor(e) => {
+                            self.failed.lock().expect("failed lock").insert(kind, e);
+                            Ok(())
+                        }
+                        other => Err(other),
+                    };
+                }
+            };
+            let records: Vec<ImportedRecord> = page
+                .records
+                .iter()
+                .filter(|r| !any_company || keep.contains(&r.company_id))
+                .map(|r| ImportedRecord {
+                    kind,
+                    id: r.id,
+                    company_id: r.company_id,
+                    // Links are resolved when listed, so a later link shows at once.
+                    org_id: None,
+                    active: r.active,
+                    modified_at: r.modified_at,
+                    fields: r.fields.clone(),
+                    imported_at: self.now,
+                })
+                .collect();
+            self.app
+                .store
+                .put_imported(tenant, provider, &records)
+                .await?;
+            self.moved.store(true, Ordering::Relaxed);
+            if let Some(known) = self.known.lock().expect("known lock").as_ref()
+                && kind == ImportKind::Customers
+            {
+                self.arrived.lock().expect("arrived lock").extend(
+                    records
+                        .iter()
+                        .map(|r| r.id)
+                        .filter(|id| !known.contains(id)),
+                );
+            }
+            let more = page.more && !page.records.is_empty();
+            after = page.records.last().map(|r| r.id).or(after);
+            {
+                let mut places = self.places.lock().expect("places lock");
+                let place = places.get_mut(&kind).expect("a place per kind");
+                place.newest = place
+                    .newest
+                    .max(records.iter().filter_map(|r| r.modified_at).max());
+                let c = &mut place.chunks[chunk];
+                c.after = after;
+                c.done = !more;
+            }
+            let n = u32::try_from(records.len()).unwrap_or(u32::MAX);
+            metrics::count(
+                Metric::RecordsImported,
+                &[("vendor", provider.as_str()), ("kind", kind.as_str())],
+                u64::from(n),
+            );
+            {
+                let mut run = self.run.lock().await;
+                run.counts.total += n;
+                run.counts.done += n;
+                run.counts.changed += n;
+                runs::save(self.app, tenant, &mut run).await?;
+            }
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    fn pause_for(&self, wait: Duration) {
+        let mut pause = self.pause.lock().expect("pause lock");
+        *pause = Some(pause.map_or(wait, |w| w.max(wait)));
+    }
+
+    /// After the slices: a kind that failed is reported; one whose slices are all read is
+    /// finished (what a full pass did not see goes, the deletion log is applied, the next
+    /// pass starts from the newest stamp); one that paused keeps its place.
+    async fn settle(&self, kind: ImportKind, before: &ImportState) -> Result<(), JobError> {
+        let failed = self.failed.lock().expect("failed lock").remove(&kind);
+        if let Some(e) = failed {
+            let mut run = self.run.lock().await;
+            run.counts.failed += 1;
+            run.errors.push(ItemError {
+                item: format!("import:{}", kind.as_str()),
+                message: e.to_string(),
+                vendor_message: e.vendor_message().map(str::to_owned),
+            });
+            run.kinds_done.push(kind.sync_kind());
+            return Ok(());
+        }
+        let place = self.places.lock().expect("places lock")[&kind].clone();
+        let mut new_customers = before.clone();
+        if kind == ImportKind::Customers {
+            let arrived = std::mem::take(&mut *self.arrived.lock().expect("arrived lock"));
+            new_customers.add_new_customers(&arrived, place.started_at);
+        }
+        if !place.is_done() {
+            let paused = ImportState {
+                resume: Some(place),
+                ..new_customers
+            };
+            return save_state(self.app, self.session, kind, before, paused).await;
+        }
+        let mut run = self.run.lock().await;
+        if place.since.is_none() {
+            remove_unseen(self.app, self.session, kind, place.started_at, &mut run).await?;
+        }
+        let deletion_log = apply_deletions(
+            self.app,
+            self.session,
+            self.importer,
+            kind,
+            before.deletion_log,
+            &mut run,
+        )
+        .await?;
+        let finished = ImportState {
+            high_water: place.newest,
+            full_pass_at: if place.since.is_none() {
+                Some(place.started_at)
+            } else {
+                before.full_pass_at
+            },
+            last_pass_at: Some(place.started_at),
+            new_customers: new_customers.new_customers,
+            deletion_log,
+            resume: None,
+            version: before.version,
+        };
+        save_state(self.app, self.session, kind, before, finished).await?;
+        run.kinds_done.push(kind.sync_kind());
+        runs::save(self.app, &self.session.tenant, &mut run).await?;
+        Ok(())
+    }
 }
 
 async fn save_state(
@@ -301,12 +551,14 @@ async fn stored(
     }
 }
 
-/// The company ids of every imported customer: the companies whose records the dependent
-/// kinds import.
+/// The company ids of every imported customer, in order: the companies whose records the
+/// other kinds import.
 async fn customer_ids(app: &App, session: &Session) -> Result<Vec<i64>, JobError> {
-    Ok(stored(app, session, ImportKind::Customers, |_| true)
+    let mut ids: Vec<i64> = stored(app, session, ImportKind::Customers, |_| true)
         .await?
         .into_iter()
         .map(|(_, id)| id)
-        .collect())
+        .collect();
+    ids.sort_unstable();
+    Ok(ids)
 }

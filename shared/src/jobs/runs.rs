@@ -289,20 +289,15 @@ async fn execute_leased(
     let until =
         std::time::Instant::now() + std::time::Duration::from_secs(app.settings.import_work_secs);
     let mut fatal = None;
-    let todo: Vec<SyncKind> = run
-        .kinds
-        .iter()
-        .copied()
-        .filter(|k| !run.kinds_done.contains(k))
-        .collect();
-    for kind in todo {
-        let (counts, errors) = (run.counts, run.errors.len());
-        let mut outcome = sync_kind(app, request, &session, &mut run, kind, until).await;
-        // Once per kind, from the counts as they were: a second refusal right after a renewal
-        // ends the kind (the run records it) rather than renewing in a loop.
+    for step in steps(app, request.provider, &run) {
+        let (counts, errors, done) = (run.counts, run.errors.len(), run.kinds_done.len());
+        let mut outcome = sync_step(app, request, &session, &mut run, &step, until).await;
+        // Once per step, from the counts as they were: a second refusal right after a renewal
+        // ends the step (the run records it) rather than renewing in a loop.
         if let Err(JobError::TokenRenewed(_)) = outcome {
             run.counts = counts;
             run.errors.truncate(errors);
+            run.kinds_done.truncate(done);
             session = match session::open(app, tenant, provider).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -310,14 +305,18 @@ async fn execute_leased(
                     break;
                 }
             };
-            outcome = sync_kind(app, request, &session, &mut run, kind, until).await;
+            outcome = sync_step(app, request, &session, &mut run, &step, until).await;
         }
         match outcome {
-            Ok(imports::Progress::Done) => run.kinds_done.push(kind),
+            Ok(imports::Progress::Done) => {
+                if let Step::Kind(kind) = step {
+                    run.kinds_done.push(kind);
+                }
+            }
             Ok(imports::Progress::Paused(wait)) => {
                 run.status = SyncStatus::Queued;
                 run.continued += 1;
-                tracing::info!(tenant = %tenant, provider = %provider, kind = kind.as_str(), wait_secs = wait.as_secs(), "import paused; a queued run goes on");
+                tracing::info!(tenant = %tenant, provider = %provider, wait_secs = wait.as_secs(), "import paused; a queued run goes on");
                 return match save(app, tenant, &mut run).await {
                     // Revoked while running: nothing goes on.
                     Err(StoreError::Conflict(_)) => Ok((run, None)),
@@ -326,7 +325,11 @@ async fn execute_leased(
             }
             Err(e) => {
                 tracing::warn!(tenant = %tenant, provider = %provider, error = %e, "sync kind failed");
-                run.kinds_done.push(kind);
+                for kind in step.kinds() {
+                    if !run.kinds_done.contains(&kind) {
+                        run.kinds_done.push(kind);
+                    }
+                }
                 fatal = Some(e.to_string());
             }
         }
@@ -369,33 +372,76 @@ fn count_finished(provider: Provider, run: &SyncRun) {
     }
 }
 
-async fn sync_kind(
+/// What a run does in one step: a kind on its own, or its imports together (their pages
+/// interleave, as many in flight as the vendor allows).
+enum Step {
+    Kind(SyncKind),
+    Imports(Vec<ImportKind>),
+}
+
+impl Step {
+    fn kinds(&self) -> Vec<SyncKind> {
+        match self {
+            Step::Kind(kind) => vec![*kind],
+            Step::Imports(kinds) => kinds.iter().map(|k| k.sync_kind()).collect(),
+        }
+    }
+}
+
+/// The steps of the run's kinds not done yet, in the run's order; the imports are one step,
+/// where the first of them stands.
+fn steps(app: &App, provider: Provider, run: &SyncRun) -> Vec<Step> {
+    // NinjaOne's devices are a kind of their own; Autotask's configuration items an import.
+    let devices = app
+        .integrations
+        .get(provider)
+        .and_then(|i| i.asset_source())
+        .is_some();
+    let mut steps = Vec::new();
+    let mut imports = Vec::new();
+    for kind in run.kinds.iter().filter(|k| !run.kinds_done.contains(k)) {
+        match ImportKind::of(*kind).filter(|_| !(devices && *kind == SyncKind::Assets)) {
+            Some(import) => {
+                if imports.is_empty() {
+                    steps.push(Step::Imports(Vec::new()));
+                }
+                imports.push(import);
+            }
+            None => steps.push(Step::Kind(*kind)),
+        }
+    }
+    for step in &mut steps {
+        if let Step::Imports(kinds) = step {
+            *kinds = std::mem::take(&mut imports);
+        }
+    }
+    steps
+}
+
+async fn sync_step(
     app: &App,
     request: &RunRequest,
     session: &Session,
     run: &mut SyncRun,
-    kind: SyncKind,
+    step: &Step,
     until: std::time::Instant,
 ) -> Result<imports::Progress, JobError> {
+    let kind = match step {
+        // Imports count what they store per kind, as they go.
+        Step::Imports(kinds) => return imports::import(app, session, run, kinds, until).await,
+        Step::Kind(kind) => *kind,
+    };
     let changed = run.counts.changed;
-    let done = |r: Result<(), JobError>| r.map(|()| imports::Progress::Done);
-    let devices = app
-        .integrations
-        .get(request.provider)
-        .and_then(|i| i.asset_source())
-        .is_some();
-    let outcome = match (kind, ImportKind::of(kind)) {
-        (SyncKind::Seats, _) => done(seats::sync(app, session, run, request.org.as_ref()).await),
-        // NinjaOne's devices; Autotask's configuration items are an import.
-        (SyncKind::Assets, _) if devices => done(assets::import(app, session, run).await),
-        (_, Some(import)) => imports::import(app, session, run, import, until).await,
-        (other, None) => Err(JobError::Unsupported(format!(
+    let outcome = match kind {
+        SyncKind::Seats => seats::sync(app, session, run, request.org.as_ref()).await,
+        SyncKind::Assets => assets::import(app, session, run).await,
+        other => Err(JobError::Unsupported(format!(
             "{} does not sync {}",
             request.provider.display_name(),
             other.as_str()
         ))),
     };
-    // What the kind wrote: seat counts changed at the vendor, or records stored from it.
+    // What the kind wrote: seat counts changed at the vendor, or devices stored from it.
     let written = u64::from(run.counts.changed.saturating_sub(changed));
     let vendor = ("vendor", request.provider.as_str());
     match kind {
@@ -406,7 +452,7 @@ async fn sync_kind(
             written,
         ),
     }
-    outcome
+    outcome.map(|()| imports::Progress::Done)
 }
 
 /// Runs still marked running while we hold the lease died with their worker: say so.

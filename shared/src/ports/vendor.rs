@@ -453,8 +453,10 @@ pub struct ImportQuery<'a> {
     pub since: Option<time::OffsetDateTime>,
     /// Only ids after this one (pages are id-ordered).
     pub after: Option<i64>,
-    /// For kinds that belong to customers: the customers' company ids (at most a page).
-    pub companies: &'a [i64],
+    /// For kinds that belong to customers: only these customers' records (at most
+    /// [`COMPANIES_PER_QUERY`]), or any company's (`None`: a pass over what changed, whose
+    /// records of other companies the caller drops).
+    pub companies: Option<&'a [i64]>,
     /// The partner's choices (which company types are customers, which statuses, types and
     /// history to import); the provider's defaults when nothing is saved.
     pub settings: &'a ProviderSettings,
@@ -502,6 +504,10 @@ pub struct ImportPage {
 pub trait Importer: Send + Sync {
     /// The kinds this provider imports.
     fn import_kinds(&self) -> &'static [ImportKind];
+    /// How many pages an import may read at once (the vendor's concurrency per endpoint).
+    fn pages_in_flight(&self) -> usize {
+        1
+    }
     /// One id-ordered page of what `query` asks for.
     async fn import_page(
         &self,

@@ -199,6 +199,10 @@ impl Importer for AutotaskIntegration {
         &ImportKind::ALL
     }
 
+    fn pages_in_flight(&self) -> usize {
+        self.options.per_endpoint
+    }
+
     async fn import_page(
         &self,
         session: &Session,
@@ -231,13 +235,13 @@ impl Importer for AutotaskIntegration {
         let in_list =
             |field: &str, values: &[i64]| json!({"op": "in", "field": field, "value": values});
         let mut filter = Vec::new();
-        if query.kind == ImportKind::Customers {
-            filter.push(in_list("companyType", &settings.customer_types));
-        } else {
-            if query.companies.is_empty() {
-                return Ok(ImportPage::default());
+        match (query.kind, query.companies) {
+            (ImportKind::Customers, _) => {
+                filter.push(in_list("companyType", &settings.customer_types));
             }
-            filter.push(in_list("companyID", query.companies));
+            (_, Some([])) => return Ok(ImportPage::default()),
+            (_, Some(companies)) => filter.push(in_list("companyID", companies)),
+            (_, None) => {}
         }
         match query.kind {
             ImportKind::Assets if !settings.asset_types.is_empty() => {
