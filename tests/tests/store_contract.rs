@@ -956,6 +956,8 @@ mod checks {
                 &ImportState {
                     high_water: Some(now),
                     full_pass_at: Some(now),
+                    last_pass_at: Some(now),
+                    new_customers: vec![NewCustomer { id: 1004, at: now }],
                     deletion_log: Some(77),
                     resume: Some(ImportResume {
                         since: None,
@@ -965,6 +967,7 @@ mod checks {
                             last: 1005,
                             after: Some(5010),
                             done: false,
+                            companies: Some(vec![1004]),
                         }],
                         newest: Some(now),
                     }),
