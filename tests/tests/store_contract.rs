@@ -7,10 +7,10 @@ use shared::{
     domain::{
         Asset, AssetFields, AutotaskSettings, CONSENT_TTL, ChunkPlace, Connection,
         ConnectionStatus, HaloSettings, IdempotencyRecord, ImportFilter, ImportKind, ImportResume,
-        ImportState, ImportedRecord, NinjaRegion, OrgId, OrgMapping, OrgTarget, Organization,
-        PendingConsent, Plan, PlanId, PlanMapping, PlanTarget, Provider, ProviderSettings,
-        StoredResponse, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger, TenantId,
-        TicketRecord, VendorInstance, state_hash,
+        ImportState, ImportedRecord, NewCustomer, NinjaRegion, OrgId, OrgMapping, OrgTarget,
+        Organization, PendingConsent, Plan, PlanId, PlanMapping, PlanTarget, Provider,
+        ProviderSettings, StoredResponse, SyncCounts, SyncKind, SyncRun, SyncStatus, SyncTrigger,
+        TenantId, TicketRecord, VendorInstance, state_hash,
     },
     ports::{Cursor, Expect, LeaseKind, SecretName, StoreError},
 };
