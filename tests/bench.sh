@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The benchmarks (not tests), each printing a table: seat sync against the sandbox Autotask,
+# The benchmarks (not tests), each printing a table: seat sync and imports against the sandbox
+# Autotask, asset import against the sandbox NinjaOne,
 # the hourly fan-out against moto's DynamoDB and SQS, and the functions' cold start (which
 # first builds the release binaries with infra/package.sh). Extra arguments go to cargo bench,
 # e.g. `--bench seat_sync`.

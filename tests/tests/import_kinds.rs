@@ -325,8 +325,9 @@ async fn a_long_import_saves_its_place_and_goes_on_in_queued_runs() {
     configured(&portal, &admin).await;
     sandbox.with(|s| s.page_size = 2);
     let run = sync(&portal, &admin, &["customers", "contacts"]).await;
+    // A run reads a page and the one already on its way.
     assert!(
-        run["continued"].as_u64().unwrap() >= 3,
+        run["continued"].as_u64().unwrap() >= 2,
         "4 customers and 6 contacts at 2 a page: {run}"
     );
     assert_eq!(run["counts"]["total"], 10, "{run}");

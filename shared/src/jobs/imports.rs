@@ -56,6 +56,16 @@ const LONGEST_FIRST: [ImportKind; 6] = [
     ImportKind::Locations,
 ];
 
+/// One slice being read: what each of its pages asks for.
+struct Slice<'a> {
+    kind: ImportKind,
+    chunk: usize,
+    since: Option<time::OffsetDateTime>,
+    companies: Option<&'a [i64]>,
+    /// Any company's records were asked for: only these customers' are kept.
+    keep: Option<&'a HashSet<i64>>,
+}
+
 /// What the slices of one run share.
 struct Shared<'a> {
     app: &'a App,
@@ -220,14 +230,14 @@ impl Shared<'_> {
         Ok(())
     }
 
-    /// Reads one slice of `kind`'s pass page by page, writing each page as it comes.
+    /// Reads one slice of `kind`'s pass page by page, writing each page while the next one
+    /// is on its way.
     async fn slice(
         &self,
         kind: ImportKind,
         chunk: usize,
         customers: &[i64],
     ) -> Result<(), JobError> {
-        let (tenant, provider) = (&self.session.tenant, self.session.connection.provider());
         let (since, first, last, mut after, listed) = {
             let places = self.places.lock().expect("places lock");
             let c = &places[&kind].chunks[chunk];
@@ -255,102 +265,145 @@ impl Shared<'_> {
         } else {
             HashSet::new()
         };
+        let slice = Slice {
+            kind,
+            chunk,
+            since,
+            companies: (!any_company).then_some(companies.as_slice()),
+            keep: any_company.then_some(&keep),
+        };
+        if !self.may_go_on(kind) {
+            return Ok(());
+        }
+        let mut fetched = self.fetch(&slice, after).await;
         loop {
-            if self.paused().is_some()
-                || self.failed.lock().expect("failed lock").contains_key(&kind)
-            {
-                return Ok(());
-            }
-            if self.moved.load(Ordering::Relaxed) && Instant::now() >= self.until {
-                self.pause_for(Duration::ZERO);
-                return Ok(());
-            }
-            let query = ImportQuery {
-                kind,
-                since,
-                after,
-                companies: (!any_company).then_some(companies.as_slice()),
-                settings: &self.settings,
-                now: self.now,
-            };
-            let page = match self.importer.import_page(self.session, &query).await {
+            let page = match fetched {
                 Ok(page) => page,
-                Err(VendorError::Throttled {
-                    retry_after_secs, ..
-                }) => {
-                    self.pause_for(Duration::from_secs(retry_after_secs));
-                    return Ok(());
-                }
-                Err(e) => {
-                    return match session::vendor_failed(self.app, self.session, e).await {
-                        JobError::Vendor(e) => {
-                            self.failed.lock().expect("failed lock").insert(kind, e);
-                            Ok(())
-                        }
-                        other => Err(other),
-                    };
-                }
+                Err(e) => return self.failed_at_vendor(kind, e).await,
             };
-            let records: Vec<ImportedRecord> = page
-                .records
-                .iter()
-                .filter(|r| !any_company || keep.contains(&r.company_id))
-                .map(|r| ImportedRecord {
-                    kind,
-                    id: r.id,
-                    company_id: r.company_id,
-                    // Links are resolved when listed, so a later link shows at once.
-                    org_id: None,
-                    active: r.active,
-                    modified_at: r.modified_at,
-                    fields: r.fields.clone(),
-                    imported_at: self.now,
-                })
-                .collect();
-            self.app
-                .store
-                .put_imported(tenant, provider, &records)
-                .await?;
-            self.moved.store(true, Ordering::Relaxed);
-            if let Some(known) = self.known.lock().expect("known lock").as_ref()
-                && kind == ImportKind::Customers
-            {
-                self.arrived.lock().expect("arrived lock").extend(
-                    records
-                        .iter()
-                        .map(|r| r.id)
-                        .filter(|id| !known.contains(id)),
-                );
-            }
             let more = page.more && !page.records.is_empty();
             after = page.records.last().map(|r| r.id).or(after);
-            {
-                let mut places = self.places.lock().expect("places lock");
-                let place = places.get_mut(&kind).expect("a place per kind");
-                place.newest = place
-                    .newest
-                    .max(records.iter().filter_map(|r| r.modified_at).max());
-                let c = &mut place.chunks[chunk];
-                c.after = after;
-                c.done = !more;
+            let stored = self.store(&slice, page, after, more);
+            if !(more && self.may_go_on(kind)) {
+                return stored.await;
             }
-            let n = u32::try_from(records.len()).unwrap_or(u32::MAX);
-            metrics::count(
-                Metric::RecordsImported,
-                &[("vendor", provider.as_str()), ("kind", kind.as_str())],
-                u64::from(n),
-            );
-            {
-                let mut run = self.run.lock().await;
-                run.counts.total += n;
-                run.counts.done += n;
-                run.counts.changed += n;
-                runs::save(self.app, tenant, &mut run).await?;
-            }
-            if !more {
-                return Ok(());
-            }
+            let (stored, next) = tokio::join!(stored, self.fetch(&slice, after));
+            stored?;
+            fetched = next;
         }
+    }
+
+    /// Whether a slice of `kind` reads another page: not once the run pauses or the kind
+    /// failed; not past the run's time once something was read (which pauses the run).
+    fn may_go_on(&self, kind: ImportKind) -> bool {
+        if self.paused().is_some() || self.failed.lock().expect("failed lock").contains_key(&kind) {
+            return false;
+        }
+        if self.moved.load(Ordering::Relaxed) && Instant::now() >= self.until {
+            self.pause_for(Duration::ZERO);
+            return false;
+        }
+        true
+    }
+
+    async fn fetch(
+        &self,
+        slice: &Slice<'_>,
+        after: Option<i64>,
+    ) -> Result<crate::ports::ImportPage, VendorError> {
+        let query = ImportQuery {
+            kind: slice.kind,
+            since: slice.since,
+            after,
+            companies: slice.companies,
+            settings: &self.settings,
+            now: self.now,
+        };
+        self.importer.import_page(self.session, &query).await
+    }
+
+    /// A page the vendor would not give: throttled for long, the run goes on later; refused,
+    /// the kind fails (the others go on); credentials refused, the run stops.
+    async fn failed_at_vendor(&self, kind: ImportKind, e: VendorError) -> Result<(), JobError> {
+        if let VendorError::Throttled {
+            retry_after_secs, ..
+        } = e
+        {
+            self.pause_for(Duration::from_secs(retry_after_secs));
+            return Ok(());
+        }
+        match session::vendor_failed(self.app, self.session, e).await {
+            JobError::Vendor(e) => {
+                self.failed.lock().expect("failed lock").insert(kind, e);
+                Ok(())
+            }
+            other => Err(other),
+        }
+    }
+
+    /// Writes a page and moves the slice's place past it.
+    async fn store(
+        &self,
+        slice: &Slice<'_>,
+        page: crate::ports::ImportPage,
+        after: Option<i64>,
+        more: bool,
+    ) -> Result<(), JobError> {
+        let (tenant, provider) = (&self.session.tenant, self.session.connection.provider());
+        let kind = slice.kind;
+        let records: Vec<ImportedRecord> = page
+            .records
+            .into_iter()
+            .filter(|r| slice.keep.is_none_or(|keep| keep.contains(&r.company_id)))
+            .map(|r| ImportedRecord {
+                kind,
+                id: r.id,
+                company_id: r.company_id,
+                // Links are resolved when listed, so a later link shows at once.
+                org_id: None,
+                active: r.active,
+                modified_at: r.modified_at,
+                fields: r.fields,
+                imported_at: self.now,
+            })
+            .collect();
+        self.app
+            .store
+            .put_imported(tenant, provider, &records)
+            .await?;
+        self.moved.store(true, Ordering::Relaxed);
+        if let Some(known) = self.known.lock().expect("known lock").as_ref()
+            && kind == ImportKind::Customers
+        {
+            self.arrived.lock().expect("arrived lock").extend(
+                records
+                    .iter()
+                    .map(|r| r.id)
+                    .filter(|id| !known.contains(id)),
+            );
+        }
+        {
+            let mut places = self.places.lock().expect("places lock");
+            let place = places.get_mut(&kind).expect("a place per kind");
+            place.newest = place
+                .newest
+                .max(records.iter().filter_map(|r| r.modified_at).max());
+            let c = &mut place.chunks[slice.chunk];
+            c.after = after;
+            c.done = !more;
+        }
+        let n = u32::try_from(records.len()).unwrap_or(u32::MAX);
+        metrics::count(
+            Metric::RecordsImported,
+            &[("vendor", provider.as_str()), ("kind", kind.as_str())],
+            u64::from(n),
+        );
+        let mut run = self.run.lock().await;
+        run.counts.total += n;
+        run.counts.done += n;
+        run.counts.changed += n;
+        runs::save(self.app, tenant, &mut run).await?;
+        Ok(())
     }
 
     fn pause_for(&self, wait: Duration) {
@@ -388,7 +441,8 @@ impl Shared<'_> {
             return save_state(self.app, self.session, kind, before, paused).await;
         }
         let mut run = self.run.lock().await;
-        if place.since.is_none() {
+        // Before a kind's first pass nothing was stored: nothing can be unseen.
+        if place.since.is_none() && before.last_pass_at.is_some() {
             remove_unseen(self.app, self.session, kind, place.started_at, &mut run).await?;
         }
         let deletion_log = apply_deletions(
@@ -482,8 +536,12 @@ async fn remove_unseen(
     started_at: time::OffsetDateTime,
     run: &mut SyncRun,
 ) -> Result<(), JobError> {
-    let all = stored(app, session, kind, |_| true).await?.len();
-    let unseen = stored(app, session, kind, |r| r.imported_at < started_at).await?;
+    let mut all = 0;
+    let unseen = stored(app, session, kind, |r| {
+        all += 1;
+        r.imported_at < started_at
+    })
+    .await?;
     if unseen.len() > 1 && unseen.len() as f64 >= all as f64 * MASS_REMOVAL_SHARE {
         tracing::warn!(
             kind = kind.as_str(),
@@ -527,7 +585,7 @@ async fn stored(
     app: &App,
     session: &Session,
     kind: ImportKind,
-    keep: impl Fn(&ImportedRecord) -> bool,
+    mut keep: impl FnMut(&ImportedRecord) -> bool,
 ) -> Result<Vec<(i64, i64)>, JobError> {
     let (tenant, provider) = (&session.tenant, session.connection.provider());
     let mut out = Vec::new();

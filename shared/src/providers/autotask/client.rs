@@ -287,8 +287,8 @@ impl<'a> Client<'a> {
     }
 
     /// One page of at most `limit` records with only the `include`d fields (all when empty),
-    /// and whether Autotask has more (a next page, or a full page): imports read many records
-    /// and keep a few of their fields.
+    /// and whether Autotask has more: imports read many records and keep a few of their
+    /// fields.
     pub async fn query_page_of<T: DeserializeOwned>(
         &self,
         entity: &str,
@@ -310,8 +310,12 @@ impl<'a> Client<'a> {
             .await?
             .ok_or_else(|| unreachable_msg("Autotask has no such entity"))?;
         let page = parse::<QueryPage<T>>(&bytes)?;
-        let more = page.page_details.is_some_and(|p| p.next_page_url.is_some())
-            || page.items.len() >= limit.clamp(1, PAGE);
+        // Autotask says whether a next page exists; without page details, a full page may
+        // have one.
+        let more = match &page.page_details {
+            Some(details) => details.next_page_url.is_some(),
+            None => page.items.len() >= limit.clamp(1, PAGE),
+        };
         Ok((page.items, more))
     }
 

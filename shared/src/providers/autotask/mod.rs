@@ -84,11 +84,12 @@ pub struct AutotaskIntegration {
     options: AutotaskOptions,
     code: OnceCell<SecretString>,
     limits: Mutex<HashMap<TenantId, Arc<Limits>>>,
-    fields: Mutex<HashMap<(TenantId, &'static str), CachedFields>>,
+    fields: Mutex<HashMap<(TenantId, &'static str), Arc<FieldsSlot>>>,
 }
 
-/// An entity's field metadata (picklists) for one connection, and when it was read.
-type CachedFields = (Instant, Arc<Vec<FieldInfo>>);
+/// An entity's field metadata (picklists) for one connection, and when it was read. Behind
+/// an async lock, so slices of an import that all need it at once read it once.
+type FieldsSlot = tokio::sync::Mutex<Option<(Instant, Arc<Vec<FieldInfo>>)>>;
 
 /// What we keep in the partner's secret.
 #[derive(Deserialize, serde::Serialize)]
@@ -195,8 +196,15 @@ impl AutotaskIntegration {
         session: &Session,
         entity: &'static str,
     ) -> Result<Arc<Vec<FieldInfo>>, VendorError> {
-        let key = (session.tenant.clone(), entity);
-        if let Some((at, fields)) = self.fields.lock().expect("fields lock").get(&key)
+        let slot = self
+            .fields
+            .lock()
+            .expect("fields lock")
+            .entry((session.tenant.clone(), entity))
+            .or_default()
+            .clone();
+        let mut cached = slot.lock().await;
+        if let Some((at, fields)) = cached.as_ref()
             && at.elapsed() < PICKLIST_TTL
         {
             return Ok(fields.clone());
@@ -210,10 +218,7 @@ impl AutotaskIntegration {
             asset_types(&client, &mut fields).await?;
         }
         let fields = Arc::new(fields);
-        self.fields
-            .lock()
-            .expect("fields lock")
-            .insert(key, (Instant::now(), fields.clone()));
+        *cached = Some((Instant::now(), fields.clone()));
         Ok(fields)
     }
 

@@ -7,11 +7,13 @@ use serde_json::Value;
 
 /// Finds a field case-insensitively.
 pub fn field<'a>(record: &'a Value, name: &str) -> Option<&'a Value> {
-    record
-        .as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+    let object = record.as_object()?;
+    object.get(name).or_else(|| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
 }
 
 fn compare(a: &Value, b: &Value) -> Option<Ordering> {
@@ -49,6 +51,8 @@ enum Node {
     Set {
         field: String,
         values: HashSet<String>,
+        /// The whole numbers among the values, compared without text.
+        ints: HashSet<i64>,
         negate: bool,
     },
     Other(Value),
@@ -93,6 +97,14 @@ fn prepare_one(item: &Value) -> Result<Node, FilterError> {
                     .ok_or("every filter item needs a field")?
                     .to_owned(),
                 values: list.iter().map(key).collect(),
+                ints: list
+                    .iter()
+                    .filter_map(|v| {
+                        v.as_i64()
+                            .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                            .or_else(|| v.as_str()?.trim().parse().ok())
+                    })
+                    .collect(),
                 negate: op == "notin",
             })
         }
@@ -112,30 +124,39 @@ impl Prepared {
     pub fn matches(&self, record: &Value) -> Result<bool, FilterError> {
         fn eval(node: &Node, record: &Value) -> Result<bool, FilterError> {
             match node {
+                // Stops at the first item that decides, as a database would.
                 Node::Group { all, items } => {
-                    let mut results = items.iter().map(|n| eval(n, record));
-                    if *all {
-                        results.try_fold(true, |acc, r| r.map(|r| acc && r))
-                    } else {
-                        results.try_fold(false, |acc, r| r.map(|r| acc || r))
+                    for item in items {
+                        if eval(item, record)? != *all {
+                            return Ok(!*all);
+                        }
                     }
+                    Ok(*all)
                 }
                 Node::Set {
                     field: name,
                     values,
+                    ints,
                     negate,
                 } => {
-                    let found = field(record, name)
-                        .filter(|v| !v.is_null())
-                        .is_some_and(|v| values.contains(&key(v)));
+                    let found =
+                        field(record, name)
+                            .filter(|v| !v.is_null())
+                            .is_some_and(|v| match v.as_i64() {
+                                Some(n) => ints.contains(&n),
+                                None => values.contains(&key(v)),
+                            });
                     Ok(found != *negate)
                 }
                 Node::Other(item) => matches(record, item),
             }
         }
-        self.items
-            .iter()
-            .try_fold(true, |acc, n| eval(n, record).map(|r| acc && r))
+        for item in &self.items {
+            if !eval(item, record)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }
 

@@ -72,6 +72,8 @@ pub struct State {
     pub max_in_flight: HashMap<String, usize>,
     /// Requests refused with Itgenatr005.
     pub thread_rejections: u64,
+    /// Authenticated requests by `"METHOD /Entity/..."` (ids left out).
+    pub requests_by: BTreeMap<String, u64>,
     /// Faults to inject.
     pub faults: Vec<Fault>,
     /// Added to every authenticated request.
@@ -160,6 +162,7 @@ impl State {
             thread_limit: 3,
             max_in_flight: HashMap::new(),
             thread_rejections: 0,
+            requests_by: BTreeMap::new(),
             faults: Vec::new(),
             latency: Duration::ZERO,
             page_size: 500,
@@ -194,7 +197,7 @@ impl State {
     /// stamps if they have none: ten minutes apart by id, in the past, as an old database has.
     pub fn insert(&mut self, entity: &'static str, mut record: Value) -> i64 {
         let id = record["id"].as_i64().expect("records have integer ids");
-        let at = time::macros::datetime!(2026-01-01 00:00 UTC) + time::Duration::minutes(10 * id);
+        let at = time::macros::datetime!(2020-01-01 00:00 UTC) + time::Duration::minutes(10 * id);
         for stamp in stamps_of(entity) {
             if record.get(*stamp).is_none() {
                 record[*stamp] = json!(stamp_text(at));
@@ -528,6 +531,13 @@ async fn handle(
         }
         stored.failed_logins = 0;
         s.requests += 1;
+        let shape: Vec<&str> = route
+            .split('/')
+            .map(|p| if p.parse::<i64>().is_ok() { "{id}" } else { p })
+            .collect();
+        *s.requests_by
+            .entry(format!("{method} /{}", shape.join("/")))
+            .or_default() += 1;
         if s.requests > s.threshold {
             let mut r = errors(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -557,11 +567,6 @@ async fn handle(
             since: std::time::Instant::now(),
         }
     };
-    // Latency counts from arrival, like a real vendor's response time.
-    let latency = shared.state.lock().expect("sandbox lock").latency;
-    if !latency.is_zero() {
-        tokio::time::sleep_until((arrived + latency).into()).await;
-    }
     let body: Value = if body.is_empty() {
         Value::Null
     } else {
@@ -575,11 +580,17 @@ async fn handle(
             }
         }
     };
-    let response = {
+    let (response, latency) = {
         let mut s = shared.state.lock().expect("sandbox lock");
         let base = format!("{origin}/{}/atservicesrest/V1.0/", s.active_zone);
-        dispatch(&mut s, &method, &route, uri.query(), &body, &base)
+        let response = dispatch(&mut s, &method, &route, uri.query(), &body, &base);
+        (response, s.latency)
     };
+    // Latency is the response time from arrival, like a real vendor's: the work is part of
+    // it, not added to it.
+    if !latency.is_zero() {
+        tokio::time::sleep_until((arrived + latency).into()).await;
+    }
     if let Some(d) = delay_after {
         tokio::time::sleep(d).await;
     }
@@ -670,15 +681,14 @@ fn included(record: &Value, body: &Value) -> Value {
         return record.clone();
     };
     let mut out = serde_json::Map::new();
-    if let Some(obj) = record.as_object() {
-        for (k, v) in obj {
-            let asked = k == "id"
-                || fields
-                    .iter()
-                    .any(|f| f.as_str().is_some_and(|f| f.eq_ignore_ascii_case(k)));
-            if asked {
-                out.insert(k.clone(), v.clone());
-            }
+    let names = std::iter::once("id").chain(fields.iter().filter_map(Value::as_str));
+    for name in names {
+        if let Some(obj) = record.as_object()
+            && let Some((k, v)) = obj
+                .get_key_value(name)
+                .or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+        {
+            out.insert(k.clone(), v.clone());
         }
     }
     Value::Object(out)
@@ -712,11 +722,31 @@ fn query_entity(s: &State, entity: &str, body: &Value, after: Option<i64>, base:
     }
     let mut items = Vec::new();
     let mut more = false;
-    for (id, record) in s.entities[entity].range(after.map_or(i64::MIN, |a| a + 1)..) {
-        match filter
-            .iter()
-            .try_fold(true, |acc, f| filter::matches(record, f).map(|m| acc && m))
-        {
+    let prepared = match filter::Prepared::new(&filter) {
+        Ok(p) => p,
+        Err(e) => return errors(StatusCode::INTERNAL_SERVER_ERROR, &[&e]),
+    };
+    // A top-level `id gt`/`gte` starts the scan there, as the database's index would.
+    let from_filter = filter
+        .iter()
+        .filter(|f| {
+            filter::field(f, "field")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case("id"))
+        })
+        .filter_map(|f| {
+            let value = f.get("value")?.as_i64()?;
+            match f.get("op")?.as_str()?.to_ascii_lowercase().as_str() {
+                "gt" => value.checked_add(1),
+                "gte" => Some(value),
+                _ => None,
+            }
+        })
+        .max()
+        .unwrap_or(i64::MIN);
+    let start = after.map_or(i64::MIN, |a| a + 1).max(from_filter);
+    for (id, record) in s.entities[entity].range(start..) {
+        match prepared.matches(record) {
             Err(e) => return errors(StatusCode::INTERNAL_SERVER_ERROR, &[&e]),
             Ok(false) => continue,
             Ok(true) => {}
