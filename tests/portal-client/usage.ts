@@ -1,6 +1,7 @@
 // What the portal does with the API, typed by the types openapi-typescript generates from
 // infra/openapi.yaml: connect Autotask, read the options, save a configuration, map an
-// organization, start a sync and read the run. `tsc --noEmit` must accept it unchanged.
+// organization, start a sync and read the run; then seed 004's defaults, the seven imports,
+// the imported tickets and an opportunity. `tsc --noEmit` must accept it unchanged.
 import type { components, paths } from "./api";
 
 type Problem = components["schemas"]["Problem"];
@@ -20,6 +21,14 @@ type SyncForm = NonNullable<
 >["content"]["application/json"];
 type Run =
   paths["/v1/integrations/autotask/sync-runs/{run_id}"]["get"]["responses"]["200"]["content"]["application/json"];
+type Owners =
+  paths["/v1/integrations/autotask/options/resources"]["get"]["responses"]["200"]["content"]["application/json"];
+type ImportedTickets =
+  paths["/v1/integrations/autotask/imports/tickets"]["get"]["responses"]["200"]["content"]["application/json"];
+type OpportunityForm =
+  paths["/v1/integrations/autotask/opportunities"]["post"]["requestBody"]["content"]["application/json"];
+type OpportunityAnswer =
+  paths["/v1/integrations/autotask/opportunities"]["post"]["responses"]["201"]["content"]["application/json"];
 
 /** A call's answer: the body on success, the problem otherwise. */
 type Answer<T> = { ok: true; status: number; body: T } | { ok: false; status: number; problem: Problem };
@@ -101,4 +110,51 @@ export async function setUpAutotask(
   if (!run.ok) return show(run.problem, fieldError);
   const { changed, unchanged, failed } = run.body.counts;
   return `${run.body.status}: ${changed} changed, ${unchanged} unchanged, ${failed} failed`;
+}
+
+export async function importAndRaiseOpportunity(
+  token: string,
+  fieldError: (field: string, message: string) => void,
+): Promise<string> {
+  const owners = await call<Owners>("GET", "/v1/integrations/autotask/options/resources", token);
+  if (!owners.ok) return show(owners.problem, fieldError);
+  const owner = owners.body.items[0];
+  if (owner === undefined) return "Autotask has no resource who may own opportunities";
+  const defaults: SettingsForm = {
+    opportunity_owner: owner.id,
+    opportunity_stage: 29682770,
+    customer_types: [1],
+    asset_types: [1, 2],
+    ticket_history_days: 30,
+    primary_asset_source: "autotask",
+    scheduled_imports: ["customers", "tickets"],
+  };
+  const saved = await call("PUT", "/v1/integrations/autotask/configuration", token, defaults);
+  if (!saved.ok) return show(saved.problem, fieldError);
+
+  const all: SyncForm = {
+    kinds: ["customers", "contacts", "locations", "assets", "tickets", "opportunities", "agreements"],
+  };
+  const started = await call<Run>("POST", "/v1/integrations/autotask/sync", token, all, crypto.randomUUID());
+  if (!started.ok) return show(started.problem, fieldError);
+  const tickets = await call<ImportedTickets>("GET", "/v1/integrations/autotask/imports/tickets?org_id=acme", token);
+  if (!tickets.ok) return show(tickets.problem, fieldError);
+  const open = tickets.body.items.filter((t) => t.active).map((t) => String(t.fields["statusLabel"]));
+
+  const opportunity: OpportunityForm = {
+    org_id: "acme",
+    dedupe_key: "firewall-refresh:acme",
+    title: "Firewall refresh",
+    amount: 12000,
+    projected_close_date: "2027-01-15",
+  };
+  const raised = await call<OpportunityAnswer>(
+    "POST",
+    "/v1/integrations/autotask/opportunities",
+    token,
+    opportunity,
+    crypto.randomUUID(),
+  );
+  if (!raised.ok) return show(raised.problem, fieldError);
+  return `${open.length} open tickets (${open.join(", ")}); opportunity ${raised.body.opportunity_id} ${raised.body.action}`;
 }

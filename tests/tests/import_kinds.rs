@@ -109,6 +109,8 @@ async fn each_kind_imports_what_the_defaults_choose_with_labels_then_only_change
     let mut all = kinds.to_vec();
     all.sort_unstable();
     assert_eq!(done, all, "{run}");
+    assert_eq!(run["by_kind"]["assets"]["total"], 12, "{run}");
+    assert_eq!(run["by_kind"]["customers"]["total"], 4, "{run}");
     assert_eq!(run["continued"], 0);
 
     // Configuration items of the chosen types only (no switch, no retired printer type), with
@@ -377,4 +379,78 @@ async fn a_run_autotask_throttles_for_long_waits_with_its_place_saved() {
     assert_eq!(run["status"], "queued", "waiting out the hour: {run}");
     assert_eq!(run["continued"], 1, "{run}");
     assert!(run["errors"].as_array().unwrap().is_empty(), "{run}");
+}
+
+#[tokio::test]
+async fn the_primary_asset_source_decides_whose_assets_an_organization_shows() {
+    let autotask = Sandbox::demo().await;
+    let ninja = sandbox::ninjaone::Sandbox::demo().await;
+    ninja.with(|s| {
+        s.redirect_uris
+            .push(format!("{}/v1/oauth/ninjaone/callback", journeys::API))
+    });
+    let portal = portal_with(&autotask, |s| {
+        s.vendors.ninjaone_base_url = Some(ninja.base_url());
+        s.public_api_url = Some(journeys::API.into());
+        s.portal_url = Some(journeys::PORTAL.into());
+    });
+    let admin = portal.admin(TENANT);
+    // "acme-ninja" is NinjaOne's ACME Dental and Autotask's Acme Dental (a company link).
+    journeys::ninjaone_acme_linked(&portal, &admin).await;
+    configured(&portal, &admin).await;
+    let link = portal
+        .put(
+            "/v1/integrations/autotask/org-mappings/acme-ninja",
+            &admin,
+            json!({"company_id": 1004}),
+        )
+        .await;
+    assert!(link.status.is_success(), "{}", link.body);
+    let devices = portal
+        .post(
+            "/v1/integrations/ninjaone/sync",
+            &admin,
+            json!({"kinds": ["assets"]}),
+        )
+        .await;
+    portal
+        .finished_run(
+            Provider::Ninjaone,
+            devices.body["id"].as_str().unwrap(),
+            &admin,
+        )
+        .await;
+    sync(&portal, &admin, &["customers", "assets"]).await;
+    let sources = |body: &Value| -> Vec<String> {
+        let mut s: Vec<String> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["source"].as_str().unwrap().to_owned())
+            .collect();
+        s.dedup();
+        s
+    };
+
+    // Autotask's configuration items by default.
+    let assets = portal
+        .get("/v1/organizations/acme-ninja/assets", &admin)
+        .await;
+    assert_eq!(sources(&assets.body), ["autotask"], "{}", assets.body);
+    // NinjaOne's devices once the partner says so.
+    let mut settings = portal
+        .get("/v1/integrations/autotask/configuration", &admin)
+        .await
+        .body["settings"]
+        .clone();
+    settings.as_object_mut().unwrap().remove("provider");
+    settings["primary_asset_source"] = json!("ninjaone");
+    let saved = portal
+        .put("/v1/integrations/autotask/configuration", &admin, settings)
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let assets = portal
+        .get("/v1/organizations/acme-ninja/assets", &admin)
+        .await;
+    assert_eq!(sources(&assets.body), ["ninjaone"], "{}", assets.body);
 }

@@ -79,6 +79,7 @@ fn run(b: &Backend, provider: Provider, ms: u64, expires_in: Duration) -> SyncRu
         kinds_done: Vec::new(),
         continued: 0,
         counts: SyncCounts::default(),
+        by_kind: Default::default(),
         errors: vec![],
         created_at: now,
         started_at: None,

@@ -7,7 +7,7 @@ use ulid::Ulid;
 use super::Provider;
 
 /// What a run moves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncKind {
     /// Seat quantities to the PSA.
@@ -112,6 +112,20 @@ pub struct SyncCounts {
     pub skipped: u32,
 }
 
+impl SyncCounts {
+    /// What was counted since `before` (these counts then).
+    pub fn since(&self, before: &SyncCounts) -> SyncCounts {
+        SyncCounts {
+            total: self.total.saturating_sub(before.total),
+            done: self.done.saturating_sub(before.done),
+            changed: self.changed.saturating_sub(before.changed),
+            unchanged: self.unchanged.saturating_sub(before.unchanged),
+            failed: self.failed.saturating_sub(before.failed),
+            skipped: self.skipped.saturating_sub(before.skipped),
+        }
+    }
+}
+
 /// One item that failed, with the vendor's own words where it gave any.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemError {
@@ -144,6 +158,9 @@ pub struct SyncRun {
     pub continued: u32,
     /// Progress.
     pub counts: SyncCounts,
+    /// Progress per kind, as it goes.
+    #[serde(default)]
+    pub by_kind: std::collections::BTreeMap<SyncKind, SyncCounts>,
     /// Failed items.
     pub errors: Vec<ItemError>,
     /// When it was asked for.

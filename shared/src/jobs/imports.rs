@@ -398,11 +398,17 @@ impl Shared<'_> {
             &[("vendor", provider.as_str()), ("kind", kind.as_str())],
             u64::from(n),
         );
-        let mut run = self.run.lock().await;
-        run.counts.total += n;
-        run.counts.done += n;
-        run.counts.changed += n;
-        runs::save(self.app, tenant, &mut run).await?;
+        let mut guard = self.run.lock().await;
+        let run: &mut SyncRun = &mut guard;
+        for counts in [
+            &mut run.counts,
+            run.by_kind.entry(kind.sync_kind()).or_default(),
+        ] {
+            counts.total += n;
+            counts.done += n;
+            counts.changed += n;
+        }
+        runs::save(self.app, tenant, run).await?;
         Ok(())
     }
 
@@ -419,6 +425,7 @@ impl Shared<'_> {
         if let Some(e) = failed {
             let mut run = self.run.lock().await;
             run.counts.failed += 1;
+            run.by_kind.entry(kind.sync_kind()).or_default().failed += 1;
             run.errors.push(ItemError {
                 item: format!("import:{}", kind.as_str()),
                 message: e.to_string(),
@@ -576,7 +583,9 @@ async fn remove(
     app.store
         .delete_imported(tenant, provider, kind, records)
         .await?;
-    run.counts.changed += u32::try_from(records.len()).unwrap_or(u32::MAX);
+    let n = u32::try_from(records.len()).unwrap_or(u32::MAX);
+    run.counts.changed += n;
+    run.by_kind.entry(kind.sync_kind()).or_default().changed += n;
     Ok(())
 }
 

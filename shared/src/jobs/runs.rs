@@ -38,6 +38,7 @@ pub fn new_run(
         kinds_done: Vec::new(),
         continued: 0,
         counts: SyncCounts::default(),
+        by_kind: Default::default(),
         errors: Vec::new(),
         created_at: now,
         started_at: None,
@@ -431,7 +432,7 @@ async fn sync_step(
         Step::Imports(kinds) => return imports::import(app, session, run, kinds, until).await,
         Step::Kind(kind) => *kind,
     };
-    let changed = run.counts.changed;
+    let (changed, before) = (run.counts.changed, run.counts);
     let outcome = match kind {
         SyncKind::Seats => seats::sync(app, session, run, request.org.as_ref()).await,
         SyncKind::Assets => assets::import(app, session, run).await,
@@ -441,6 +442,7 @@ async fn sync_step(
             other.as_str()
         ))),
     };
+    run.by_kind.insert(kind, run.counts.since(&before));
     // What the kind wrote: seat counts changed at the vendor, or devices stored from it.
     let written = u64::from(run.counts.changed.saturating_sub(changed));
     let vendor = ("vendor", request.provider.as_str());
