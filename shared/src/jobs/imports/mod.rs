@@ -20,12 +20,15 @@ use std::{
 
 use futures::{StreamExt, stream};
 
+mod removal;
+
+use removal::{apply_deletions, customer_ids, remove_unseen};
+
 use super::{JobError, runs, session};
 use crate::{
     app::App,
     domain::{
-        ImportFilter, ImportKind, ImportResume, ImportState, ImportedRecord, ItemError,
-        ProviderSettings, SyncRun,
+        ImportKind, ImportResume, ImportState, ImportedRecord, ItemError, ProviderSettings, SyncRun,
     },
     metrics::{self, Metric},
     ports::{COMPANIES_PER_QUERY, Expect, ImportQuery, Importer, Session, StoreError, VendorError},
@@ -39,11 +42,6 @@ pub enum Progress {
     /// A pass saved its place; a run queued after this delay goes on.
     Paused(Duration),
 }
-
-/// A full pass leaves records it did not see alone when they are this share of the stored
-/// ones or more (and more than one): a permission taken from the API user looks like mass
-/// deletion, and stale records are better than lost ones.
-const MASS_REMOVAL_SHARE: f64 = 0.9;
 
 /// The kinds after customers, in the order their slices start: the ones with the most
 /// records first, so the short ones fill in at the end.
@@ -100,14 +98,20 @@ pub async fn import(
     until: Instant,
 ) -> Result<Progress, JobError> {
     let (tenant, provider) = (&session.tenant, session.connection.provider());
-    let importer = app
-        .integrations
-        .get(provider)
-        .and_then(|i| i.importer())
-        .ok_or_else(|| unsupported(provider, kinds[0]))?;
-    if let Some(kind) = kinds.iter().find(|k| !importer.import_kinds().contains(k)) {
-        return Err(unsupported(provider, *kind));
+    let importer = app.integrations.get(provider).and_then(|i| i.importer());
+    let missing = kinds
+        .iter()
+        .find(|k| importer.is_none_or(|i| !i.import_kinds().contains(k)));
+    if let Some(kind) = missing {
+        return Err(JobError::Unsupported(format!(
+            "{} does not import {}",
+            provider.display_name(),
+            kind.as_str()
+        )));
     }
+    let Some(importer) = importer else {
+        return Ok(Progress::Done);
+    };
     let settings = app
         .store
         .get_configuration(tenant, provider)
@@ -142,14 +146,6 @@ pub async fn import(
         shared.passes(&others).await?;
     }
     Ok(shared.paused().map_or(Progress::Done, Progress::Paused))
-}
-
-fn unsupported(provider: crate::domain::Provider, kind: ImportKind) -> JobError {
-    JobError::Unsupported(format!(
-        "{} does not import {}",
-        provider.display_name(),
-        kind.as_str()
-    ))
 }
 
 impl Shared<'_> {
@@ -504,128 +500,4 @@ async fn save_state(
         Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Removes the records the vendor's deletion log names since `position`; returns the new
-/// position.
-async fn apply_deletions(
-    app: &App,
-    session: &Session,
-    importer: &dyn Importer,
-    kind: ImportKind,
-    mut position: Option<i64>,
-    run: &mut SyncRun,
-) -> Result<Option<i64>, JobError> {
-    loop {
-        let page = match importer.deletions(session, kind, position).await {
-            Ok(Some(page)) => page,
-            Ok(None) => return Ok(position),
-            Err(e) => return Err(session::vendor_failed(app, session, e).await),
-        };
-        if !page.ids.is_empty() {
-            let gone: HashSet<i64> = page.ids.iter().copied().collect();
-            let removed = stored(app, session, kind, |r| gone.contains(&r.id)).await?;
-            remove(app, session, kind, &removed, run).await?;
-        }
-        position = page.position.or(position);
-        if !page.more {
-            return Ok(position);
-        }
-    }
-}
-
-/// After a full pass: removes the records the pass did not see (deleted at the vendor, or
-/// no longer what the partner imports), unless that is nearly all of them.
-async fn remove_unseen(
-    app: &App,
-    session: &Session,
-    kind: ImportKind,
-    started_at: time::OffsetDateTime,
-    run: &mut SyncRun,
-) -> Result<(), JobError> {
-    let mut all = 0;
-    let unseen = stored(app, session, kind, |r| {
-        all += 1;
-        r.imported_at < started_at
-    })
-    .await?;
-    if unseen.len() > 1 && unseen.len() as f64 >= all as f64 * MASS_REMOVAL_SHARE {
-        tracing::warn!(
-            kind = kind.as_str(),
-            unseen = unseen.len(),
-            stored = all,
-            "a full pass did not see nearly all stored records; kept them"
-        );
-        run.errors.push(ItemError {
-            item: format!("import:{}", kind.as_str()),
-            message: format!(
-                "a full pass did not find {} of the {all} stored records; they are kept, as a permission taken from the API user looks the same as their deletion",
-                unseen.len()
-            ),
-            vendor_message: None,
-        });
-        return Ok(());
-    }
-    remove(app, session, kind, &unseen, run).await
-}
-
-async fn remove(
-    app: &App,
-    session: &Session,
-    kind: ImportKind,
-    records: &[(i64, i64)],
-    run: &mut SyncRun,
-) -> Result<(), JobError> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    let (tenant, provider) = (&session.tenant, session.connection.provider());
-    app.store
-        .delete_imported(tenant, provider, kind, records)
-        .await?;
-    let n = u32::try_from(records.len()).unwrap_or(u32::MAX);
-    run.counts.changed += n;
-    run.by_kind.entry(kind.sync_kind()).or_default().changed += n;
-    Ok(())
-}
-
-/// The (company, id) of every stored record of `kind` that `keep` keeps.
-async fn stored(
-    app: &App,
-    session: &Session,
-    kind: ImportKind,
-    mut keep: impl FnMut(&ImportedRecord) -> bool,
-) -> Result<Vec<(i64, i64)>, JobError> {
-    let (tenant, provider) = (&session.tenant, session.connection.provider());
-    let mut out = Vec::new();
-    let mut after = None;
-    let filter = ImportFilter::default();
-    loop {
-        let page = app
-            .store
-            .list_imported(tenant, provider, kind, &filter, after.as_ref(), 500)
-            .await?;
-        out.extend(
-            page.items
-                .iter()
-                .filter(|r| keep(r))
-                .map(|r| (r.company_id, r.id)),
-        );
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(out),
-        }
-    }
-}
-
-/// The company ids of every imported customer, in order: the companies whose records the
-/// other kinds import.
-async fn customer_ids(app: &App, session: &Session) -> Result<Vec<i64>, JobError> {
-    let mut ids: Vec<i64> = stored(app, session, ImportKind::Customers, |_| true)
-        .await?
-        .into_iter()
-        .map(|(_, id)| id)
-        .collect();
-    ids.sort_unstable();
-    Ok(ids)
 }
