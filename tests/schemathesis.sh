@@ -52,8 +52,10 @@ echo "==> seeding the runner on $B: every provider connected, configured and map
 sandbox="$(curl -s "$B/sandbox")"
 field() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(json.dumps({k: d[sys.argv[2]][k] for k in sys.argv[3:]}))' "$sandbox" "$@"; }
 call POST /v1/integrations/autotask/connect "$(field autotask username secret)"
+owner="$(curl -s "$B/v1/integrations/autotask/options/resources" -H "$H" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')"
 call PUT /v1/integrations/autotask/configuration \
-  '{"sync_seat_quantity":true,"ticket_type":5,"sla":1,"priority":1,"queue":29683482,"status":1}'
+  '{"sync_seat_quantity":true,"ticket_type":5,"sla":1,"priority":1,"queue":29683482,"status":1,"opportunity_owner":'"$owner"',"opportunity_stage":29682770}'
 call PUT /v1/plans/backup '{"name":"Backup per seat"}'
 call PUT /v1/integrations/autotask/plan-mappings/backup '{"service_id":1001}'
 call PUT /v1/organizations/acme '{"name":"Acme Dental","plan_id":"backup","seats":25}'
@@ -71,7 +73,7 @@ run() { # provider body: starts a sync and prints the run's id
   curl -s -X POST "$B/v1/integrations/$1/sync" -H "$H" -H "$J" -d "$2" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
 }
-AUTOTASK_RUN="$(run autotask '{"kinds":["seats","customers","contacts","locations"]}')"
+AUTOTASK_RUN="$(run autotask '{"kinds":["seats","customers","contacts","locations","assets","tickets","opportunities","agreements"]}')"
 HALOPSA_RUN="$(run halopsa '{"kinds":["seats"]}')"
 NINJAONE_RUN="$(run ninjaone '{"kinds":["assets"]}')"
 export AUTOTASK_RUN HALOPSA_RUN NINJAONE_RUN
