@@ -232,7 +232,7 @@ impl ApiError {
                 | JobError::Busy => Shape::new(StatusCode::CONFLICT, e.to_string()),
                 JobError::Unsupported(_) => Shape::new(StatusCode::NOT_FOUND, e.to_string()),
                 JobError::RunNotFound => Shape::new(StatusCode::NOT_FOUND, e.to_string()),
-                JobError::TicketInFlight => {
+                JobError::KeyInFlight => {
                     let mut s = Shape::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
                     s.retry_after = Some(2);
                     s

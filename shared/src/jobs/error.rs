@@ -32,8 +32,8 @@ pub enum JobError {
     Busy,
     /// Other raises of the same alert kept the ticket record busy for longer than a raise
     /// waits (the vendor is slow to open its ticket); trying again shortly finds it.
-    #[error("another request is opening the ticket for this alert; try again shortly")]
-    TicketInFlight,
+    #[error("another request with this dedupe key is being answered; try again shortly")]
+    KeyInFlight,
     /// No such run.
     #[error("no such run")]
     RunNotFound,
@@ -56,7 +56,7 @@ impl JobError {
     pub fn is_retryable(&self) -> bool {
         match self {
             JobError::Busy
-            | JobError::TicketInFlight
+            | JobError::KeyInFlight
             | JobError::TokenRenewed(_)
             | JobError::Store(StoreError::Unavailable(_))
             | JobError::Secrets(SecretError::Unavailable { .. })

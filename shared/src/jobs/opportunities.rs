@@ -3,11 +3,11 @@
 //! double-click, an event delivered twice), so the dedupe key's record is claimed with the
 //! same conditional write as an alert's ticket before the vendor is asked; the claim holder
 //! answers the open opportunity it finds or creates one, and the others wait their turn and
-//! find it.
+//! find it (never answering from the record alone: the one it names may have closed).
 
 use super::{
     JobError, session,
-    tickets::{Claimed, Key},
+    tickets::{Claimed, Key, PATIENCE, retry_pause},
 };
 use crate::{
     app::App,
@@ -90,15 +90,19 @@ async fn raise_for_tenant(
         window: time::Duration::ZERO,
         counts_repeats: false,
     };
-    let claimed = match key.claim_or_coalesce().await? {
-        // Another raise holds the claim on a known opportunity: it is the one.
-        Claimed::Coalesced(outcome) => {
-            return Ok(OpportunityOutcome {
-                opportunity_id: outcome.ticket_id,
-                action: OpportunityAction::Existing,
-            });
+    // Another raise holding the claim may be finding the known opportunity closed and
+    // creating the next one: wait for it, then ask again.
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
+    let claimed = loop {
+        match key.claim_or_coalesce().await? {
+            Claimed::Held(record) => break record,
+            Claimed::Coalesced(_) if started.elapsed() < PATIENCE => {
+                tokio::time::sleep(retry_pause(attempt)).await;
+                attempt += 1;
+            }
+            Claimed::Coalesced(_) => return Err(JobError::KeyInFlight),
         }
-        Claimed::Held(record) => record,
     };
     let holder = claimed
         .claim

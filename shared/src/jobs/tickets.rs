@@ -28,7 +28,7 @@ use crate::{
 const CLAIM_TTL: time::Duration = time::Duration::minutes(3);
 /// How long a raise waits for another to open the first ticket of a key, or keeps retrying
 /// conditional writes that lose to other raises, before answering "try again".
-const PATIENCE: Duration = Duration::from_secs(20);
+pub(super) const PATIENCE: Duration = Duration::from_secs(20);
 
 /// What happened to an alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -273,7 +273,7 @@ impl Key<'_> {
                     tokio::time::sleep(retry_pause(attempt)).await;
                     attempt += 1;
                 }
-                Err(StoreError::Conflict(_)) => return Err(JobError::TicketInFlight),
+                Err(StoreError::Conflict(_)) => return Err(JobError::KeyInFlight),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -317,7 +317,7 @@ impl Key<'_> {
 
 /// A jittered pause after losing a conditional write, so raises that lost together do not
 /// retry together.
-fn retry_pause(attempt: u32) -> Duration {
+pub(super) fn retry_pause(attempt: u32) -> Duration {
     backoff(
         attempt,
         Duration::from_millis(5),

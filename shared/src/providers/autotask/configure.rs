@@ -159,9 +159,10 @@ impl AutotaskIntegration {
                     v.as_i64()
                         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
                 });
-                !license.is_some_and(|l| api_licenses.contains(&l))
-                    && !r.user_name.eq_ignore_ascii_case(&ours)
-                    && !r.email.eq_ignore_ascii_case(&ours)
+                let is_ours = !ours.is_empty()
+                    && (r.user_name.eq_ignore_ascii_case(&ours)
+                        || r.email.eq_ignore_ascii_case(&ours));
+                !license.is_some_and(|l| api_licenses.contains(&l)) && !is_ours
             })
             .map(|r| Choice {
                 id: r.id,
