@@ -13,22 +13,18 @@ use std::{
     io::{BufRead, BufReader, Write},
     path::Path,
     process::{Command, Stdio},
-    sync::Arc,
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
 use sandbox::autotask::{self, Sandbox, State, Volumes};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
-    api::{self, App, Claims, Scope},
+    api::App,
     config::Settings,
     domain::{ImportKind, Provider, SyncTrigger, TenantId},
     jobs::runs,
-    ports::SystemClock,
-    providers::{self, autotask::IntegrationCode},
-    store::{TableStore, local_secrets::LocalSecrets, sqlite::SqliteTable},
+    providers::autotask::IntegrationCode,
 };
 
 /// Set in the child process: the sandbox's zone lookup URL.
@@ -91,40 +87,16 @@ fn app(dir: &Path, zone: &str) -> App {
     let mut settings = Settings::with_prefix("bench");
     settings.vendors.autotask_zone_lookup_url = zone.to_owned();
     settings.vendors.allow_loopback = true;
-    let db = dir.join("store.db");
-    let clock = Arc::new(SystemClock);
-    App {
-        store: Arc::new(TableStore::new(
-            SqliteTable::open(&db).expect("sqlite"),
-            clock.clone(),
-        )),
-        secrets: Arc::new(LocalSecrets::open(&db, &dir.join("k")).expect("secrets")),
-        clock,
-        integrations: providers::integrations(
-            &settings,
-            IntegrationCode::Value(SecretString::from(autotask::DEMO_INTEGRATION_CODE)),
-        )
-        .expect("integrations"),
-        settings: Arc::new(settings),
-        queue: None,
-    }
+    integration_tests::sqlite_app(
+        dir,
+        settings,
+        IntegrationCode::Value(SecretString::from(autotask::DEMO_INTEGRATION_CODE)),
+    )
 }
 
 async fn call(app: &App, method: &str, path: &str, body: Value) {
-    let claims: Claims = [("tenant_id", "bench"), ("role", "admin")]
-        .into_iter()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect();
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json")
-        .body(Bytes::from(body.to_string()))
-        .expect("valid request");
-    let status = api::handle(app, Scope::All, req, Some(&claims))
-        .await
-        .status();
-    assert!(status.is_success(), "{method} {path}: {status}");
+    let (status, answer) = integration_tests::as_admin(app, "bench", method, path, body).await;
+    assert!(status.is_success(), "{method} {path}: {status} {answer}");
 }
 
 /// The child: connects and configures, then runs the seven imports each time it is told,

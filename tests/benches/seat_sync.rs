@@ -8,25 +8,22 @@
 
 use std::{
     path::Path,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
 use sandbox::{autotask, halopsa};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
-    api::{self, App, Claims, Scope},
+    api::App,
     config::Settings,
     domain::{
         OrgId, OrgMapping, OrgTarget, Organization, Provider, SyncKind, SyncRun, SyncTrigger,
         TenantId,
     },
     jobs::runs,
-    ports::{Expect, SystemClock},
-    providers::{self, autotask::IntegrationCode},
-    store::{TableStore, local_secrets::LocalSecrets, sqlite::SqliteTable},
+    ports::Expect,
+    providers::autotask::IntegrationCode,
 };
 
 /// Records per page both vendors are read with.
@@ -56,41 +53,17 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn app(dir: &Path, settings: Settings) -> App {
-    let db = dir.join("store.db");
-    let clock = Arc::new(SystemClock);
-    App {
-        store: Arc::new(TableStore::new(
-            SqliteTable::open(&db).expect("sqlite"),
-            clock.clone(),
-        )),
-        secrets: Arc::new(LocalSecrets::open(&db, &dir.join("k")).expect("secrets")),
-        clock,
-        integrations: providers::integrations(
-            &settings,
-            IntegrationCode::Value(SecretString::from(autotask::DEMO_INTEGRATION_CODE)),
-        )
-        .expect("integrations"),
-        settings: Arc::new(settings),
-        queue: None,
-    }
+    integration_tests::sqlite_app(
+        dir,
+        settings,
+        IntegrationCode::Value(SecretString::from(autotask::DEMO_INTEGRATION_CODE)),
+    )
 }
 
 /// A portal call as the bench tenant's admin; panics unless it succeeds.
 async fn call(app: &App, method: &str, path: &str, body: Value) {
-    let claims: Claims = [("tenant_id", "bench"), ("role", "admin")]
-        .into_iter()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect();
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json")
-        .body(Bytes::from(body.to_string()))
-        .expect("valid request");
-    let status = api::handle(app, Scope::All, req, Some(&claims))
-        .await
-        .status();
-    assert!(status.is_success(), "{method} {path}: {status}");
+    let (status, answer) = integration_tests::as_admin(app, "bench", method, path, body).await;
+    assert!(status.is_success(), "{method} {path}: {status} {answer}");
 }
 
 fn tenant() -> TenantId {

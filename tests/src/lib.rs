@@ -7,15 +7,16 @@ pub mod runtime_api;
 
 use std::{
     io,
+    path::Path,
     sync::{Arc, Mutex},
 };
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use shared::{
-    api::App,
+    api::{self, App, Claims, Scope},
     config::Settings,
-    ports::{Clock, Secrets, Store},
+    ports::{Clock, Secrets, Store, SystemClock},
     providers::autotask::IntegrationCode,
     store::{
         TableStore, dynamodb::DynamoTable, local_secrets::LocalSecrets,
@@ -142,6 +143,50 @@ impl Backend {
             settings: Arc::new(settings),
             queue: None,
         }
+    }
+}
+
+/// A portal call as `tenant`'s admin, straight through the API handler the functions run:
+/// the status and the JSON answer (`null` when there is none).
+pub async fn as_admin(
+    app: &App,
+    tenant: &str,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (http::StatusCode, serde_json::Value) {
+    let claims: Claims = [("tenant_id", tenant), ("role", "admin")]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(bytes::Bytes::from(body.to_string()))
+        .expect("a valid request");
+    let response = api::handle(app, Scope::All, req, Some(&claims)).await;
+    (
+        response.status(),
+        serde_json::from_slice(response.body()).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// An [`App`] over SQLite and local secrets in `dir`, the system clock, the integrations the
+/// functions build and no queue (runs execute where they start): the benchmarks' worker.
+pub fn sqlite_app(dir: &Path, settings: Settings, code: IntegrationCode) -> App {
+    let db = dir.join("store.db");
+    let clock = Arc::new(SystemClock);
+    App {
+        store: Arc::new(TableStore::new(
+            SqliteTable::open(&db).expect("sqlite"),
+            clock.clone(),
+        )),
+        secrets: Arc::new(LocalSecrets::open(&db, &dir.join("k")).expect("secrets")),
+        clock,
+        integrations: shared::providers::integrations(&settings, code).expect("integrations"),
+        settings: Arc::new(settings),
+        queue: None,
     }
 }
 

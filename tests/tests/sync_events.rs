@@ -4,12 +4,11 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use sandbox::autotask::{DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME, Sandbox};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
-    api::{self, App, Claims, Scope},
+    api::App,
     aws::AutotaskCodeSource,
     domain::{
         Connection, ConnectionStatus, OrgId, Provider, SyncKind, SyncStatus, SyncTrigger, TenantId,
@@ -66,23 +65,9 @@ async fn env_with(change: impl FnOnce(&mut shared::config::Settings)) -> Env {
 }
 
 async fn call(app: &App, method: &str, path: &str, body: Value) -> Value {
-    let claims: Claims = [("tenant_id", TENANT), ("role", "admin")]
-        .into_iter()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect();
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json")
-        .body(Bytes::from(body.to_string()))
-        .unwrap();
-    let response = api::handle(app, Scope::All, req, Some(&claims)).await;
-    assert!(
-        response.status().is_success(),
-        "{method} {path}: {:?}",
-        response.body()
-    );
-    serde_json::from_slice(response.body()).unwrap_or(Value::Null)
+    let (status, answer) = integration_tests::as_admin(app, TENANT, method, path, body).await;
+    assert!(status.is_success(), "{method} {path}: {status} {answer}");
+    answer
 }
 
 /// Connects the sandbox Autotask and maps "acme" (10 units at Autotask) with `seats` seats.

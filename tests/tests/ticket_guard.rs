@@ -4,14 +4,13 @@
 
 use std::{sync::Arc, time::Duration as StdDuration};
 
-use bytes::Bytes;
 use futures::{StreamExt, stream};
 use http::StatusCode;
 use integration_tests::ManualClock;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
-    api::{self, App, Claims, Scope},
+    api::App,
     aws::AutotaskCodeSource,
     config::Settings,
     providers::autotask::IntegrationCode,
@@ -224,22 +223,7 @@ async fn pair(backend: &str, psa: &Psa) -> Pair {
 }
 
 async fn call(app: &App, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let claims: Claims = [("tenant_id", TENANT), ("role", "admin")]
-        .into_iter()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect();
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json")
-        .body(Bytes::from(body.to_string()))
-        .unwrap();
-    let response = api::handle(app, Scope::All, req, Some(&claims)).await;
-    let status = response.status();
-    (
-        status,
-        serde_json::from_slice(response.body()).unwrap_or(Value::Null),
-    )
+    integration_tests::as_admin(app, TENANT, method, path, body).await
 }
 
 fn alert() -> Value {

@@ -214,29 +214,14 @@ async fn imported_customers(
         ..ImportFilter::default()
     };
     let mut customers = Vec::new();
-    let mut after = None;
-    loop {
-        let page = app
-            .store
-            .list_imported(
-                tenant,
-                provider,
-                ImportKind::Customers,
-                &active,
-                after.as_ref(),
-                500,
-            )
-            .await?;
-        customers.extend(
-            page.items
-                .into_iter()
-                .filter_map(|r| Some((r.id, r.name()?.to_owned()))),
-        );
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(Some(customers)),
-        }
-    }
+    app.store
+        .each_imported(tenant, provider, ImportKind::Customers, &active, &mut |r| {
+            if let Some(name) = r.name() {
+                customers.push((r.id, name.to_owned()));
+            }
+        })
+        .await?;
+    Ok(Some(customers))
 }
 
 /// Every organization of the vendor's catalog `kind`.

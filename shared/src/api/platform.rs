@@ -251,33 +251,20 @@ async fn imported_assets(
         active: None,
     };
     let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = app
-            .store
-            .list_imported(
-                tenant,
-                provider,
-                ImportKind::Assets,
-                &filter,
-                after.as_ref(),
-                500,
-            )
-            .await?;
-        out.extend(page.items.iter().filter_map(|r| {
-            Some(Asset {
-                source: provider,
-                device_id: r.id,
-                org_id: link.org_id.clone(),
-                organization_id: r.company_id,
-                fields: importer.as_asset(r)?,
-                removed: !r.active,
-                updated_at: r.modified_at.unwrap_or(r.imported_at),
-            })
-        }));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(out),
-        }
-    }
+    app.store
+        .each_imported(tenant, provider, ImportKind::Assets, &filter, &mut |r| {
+            if let Some(fields) = importer.as_asset(&r) {
+                out.push(Asset {
+                    source: provider,
+                    device_id: r.id,
+                    org_id: link.org_id.clone(),
+                    organization_id: r.company_id,
+                    fields,
+                    removed: !r.active,
+                    updated_at: r.modified_at.unwrap_or(r.imported_at),
+                });
+            }
+        })
+        .await?;
+    Ok(out)
 }

@@ -2,7 +2,13 @@
 
 use serde::Deserialize;
 
-use super::{FieldError, OrgId, validation::check_dedupe_key};
+use super::{
+    FieldError, OrgId,
+    validation::{MAX_DESCRIPTION, check_dedupe_key, check_length, check_text},
+};
+
+/// Longest ticket title.
+const MAX_TITLE: usize = 255;
 
 /// What the platform raised, as the portal and the "Alert Raised" event send it.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -32,17 +38,13 @@ impl Alert {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
         check_dedupe_key(&self.dedupe_key, &mut errors);
-        if self.title.trim().is_empty() {
-            errors.push(FieldError::new("title", "must not be empty"));
-        } else if self.title.chars().count() > 255 {
-            errors.push(FieldError::new("title", "must be at most 255 characters"));
-        }
-        if self.description.chars().count() > 8000 {
-            errors.push(FieldError::new(
-                "description",
-                "must be at most 8000 characters",
-            ));
-        }
+        check_text("title", &self.title, MAX_TITLE, &mut errors);
+        check_length(
+            "description",
+            &self.description,
+            MAX_DESCRIPTION,
+            &mut errors,
+        );
         if errors.is_empty() {
             Ok(())
         } else {

@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 use time::{Date, macros::format_description};
 
-use super::{FieldError, OrgId, validation::check_dedupe_key};
+use super::{
+    FieldError, OrgId,
+    validation::{MAX_DESCRIPTION, check_dedupe_key, check_length, check_text},
+};
 
 /// Longest opportunity title (Autotask's `title` holds 128 characters).
 pub const MAX_OPPORTUNITY_TITLE: usize = 128;
@@ -37,14 +40,7 @@ impl OpportunityRequest {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
         check_dedupe_key(&self.dedupe_key, &mut errors);
-        if self.title.trim().is_empty() {
-            errors.push(FieldError::new("title", "must not be empty"));
-        } else if self.title.chars().count() > MAX_OPPORTUNITY_TITLE {
-            errors.push(FieldError::new(
-                "title",
-                format!("must be at most {MAX_OPPORTUNITY_TITLE} characters"),
-            ));
-        }
+        check_text("title", &self.title, MAX_OPPORTUNITY_TITLE, &mut errors);
         if let Some(amount) = self.amount
             && !(0.0..=MAX_OPPORTUNITY_AMOUNT).contains(&amount)
         {
@@ -59,15 +55,8 @@ impl OpportunityRequest {
                 "must be a date, YYYY-MM-DD",
             ));
         }
-        if self
-            .description
-            .as_ref()
-            .is_some_and(|d| d.chars().count() > 8000)
-        {
-            errors.push(FieldError::new(
-                "description",
-                "must be at most 8000 characters",
-            ));
+        if let Some(description) = &self.description {
+            check_length("description", description, MAX_DESCRIPTION, &mut errors);
         }
         if errors.is_empty() {
             Ok(())

@@ -26,15 +26,30 @@ pub const MAX_NAME_CHARS: usize = 200;
 
 /// Checks a display name: present after trimming and not absurdly long.
 pub(crate) fn check_name(field: &str, name: &str, errors: &mut Vec<FieldError>) {
-    if name.trim().is_empty() {
+    check_text(field, name, MAX_NAME_CHARS, errors);
+}
+
+/// Checks a required text: present after trimming and at most `max` characters.
+pub(crate) fn check_text(field: &str, text: &str, max: usize, errors: &mut Vec<FieldError>) {
+    if text.trim().is_empty() {
         errors.push(FieldError::new(field, "must not be empty"));
-    } else if name.chars().count() > MAX_NAME_CHARS {
+    } else {
+        check_length(field, text, max, errors);
+    }
+}
+
+/// Checks that a text has at most `max` characters.
+pub(crate) fn check_length(field: &str, text: &str, max: usize, errors: &mut Vec<FieldError>) {
+    if text.chars().count() > max {
         errors.push(FieldError::new(
             field,
-            format!("must be at most {MAX_NAME_CHARS} characters"),
+            format!("must be at most {max} characters"),
         ));
     }
 }
+
+/// Longest description of a ticket or an opportunity from the platform.
+pub const MAX_DESCRIPTION: usize = 8000;
 
 /// Longest dedupe key we accept; it names a stored item.
 pub const MAX_DEDUPE_KEY: usize = 200;

@@ -467,6 +467,28 @@ pub trait ImportStore: Send + Sync {
         after: Option<&Cursor>,
         limit: usize,
     ) -> Result<Page<ImportedRecord>, StoreError>;
+    /// Hands every record of `kind` that `filter` keeps to `each`, a page at a time (never
+    /// the whole kind in memory).
+    async fn each_imported(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        kind: ImportKind,
+        filter: &ImportFilter,
+        each: &mut (dyn FnMut(ImportedRecord) + Send),
+    ) -> Result<(), StoreError> {
+        let mut after = None;
+        loop {
+            let page = self
+                .list_imported(tenant, provider, kind, filter, after.as_ref(), 500)
+                .await?;
+            page.items.into_iter().for_each(&mut *each);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
     /// Where the import of `kind` stands (the default before its first pass).
     async fn get_import_state(
         &self,

@@ -159,18 +159,21 @@ impl Shared<'_> {
         let (tenant, provider) = (&self.session.tenant, self.session.connection.provider());
         let mut states = HashMap::new();
         let customers_pass = kinds == [ImportKind::Customers];
-        let stored_customers = customer_ids(self.app, self.session).await?;
         let customers_state = self
             .app
             .store
             .get_import_state(tenant, provider, ImportKind::Customers)
             .await?;
-        if customers_pass {
-            // Before a first pass every customer is new, and every kind's first pass reads
-            // them all anyway.
-            *self.known.lock().expect("known lock") = customers_state
-                .last_pass_at
-                .map(|_| stored_customers.iter().copied().collect());
+        // Before a first customers pass every customer is new, and every kind's first pass
+        // reads them all anyway: the stored ones are read only when they tell something.
+        let stored_customers = if customers_pass && customers_state.last_pass_at.is_none() {
+            Vec::new()
+        } else {
+            customer_ids(self.app, self.session).await?
+        };
+        if customers_pass && customers_state.last_pass_at.is_some() {
+            *self.known.lock().expect("known lock") =
+                Some(stored_customers.iter().copied().collect());
         }
         let customers = (!customers_pass).then_some(stored_customers);
         let mut slices = Vec::new();

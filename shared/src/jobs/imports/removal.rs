@@ -104,28 +104,18 @@ async fn stored(
     app: &App,
     session: &Session,
     kind: ImportKind,
-    mut keep: impl FnMut(&ImportedRecord) -> bool,
+    mut keep: impl FnMut(&ImportedRecord) -> bool + Send,
 ) -> Result<Vec<(i64, i64)>, JobError> {
     let (tenant, provider) = (&session.tenant, session.connection.provider());
     let mut out = Vec::new();
-    let mut after = None;
-    let filter = ImportFilter::default();
-    loop {
-        let page = app
-            .store
-            .list_imported(tenant, provider, kind, &filter, after.as_ref(), 500)
-            .await?;
-        out.extend(
-            page.items
-                .iter()
-                .filter(|r| keep(r))
-                .map(|r| (r.company_id, r.id)),
-        );
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(out),
-        }
-    }
+    app.store
+        .each_imported(tenant, provider, kind, &ImportFilter::default(), &mut |r| {
+            if keep(&r) {
+                out.push((r.company_id, r.id));
+            }
+        })
+        .await?;
+    Ok(out)
 }
 
 /// The company ids of every imported customer, in order: the companies whose records the

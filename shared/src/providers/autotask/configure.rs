@@ -176,42 +176,51 @@ impl AutotaskIntegration {
     }
 }
 
-/// The values the form chose for each list's field (none when the field is unset).
-fn chosen(s: &AutotaskSettings, field: &str) -> Vec<i64> {
-    let one = |v: Option<i64>| v.into_iter().collect();
-    match field {
-        "ticket_type" => one(s.ticket_type),
-        "sla" => one(s.sla),
-        "priority" => one(s.priority),
-        "queue" => one(s.queue),
-        "status" => one(s.status),
-        "opportunity_owner" => one(s.opportunity_owner),
-        "opportunity_stage" => one(s.opportunity_stage),
-        "customer_types" => s.customer_types.clone(),
-        "opportunity_statuses" => s.opportunity_statuses.clone(),
-        "contract_types" => s.contract_types.clone(),
-        "contract_categories" => s.contract_categories.clone(),
-        _ => s.asset_types.clone(),
+/// What the form chose for a list's field: one value (none when unset), or a list.
+enum Chosen<'a> {
+    One(Option<i64>),
+    Many(&'a [i64]),
+}
+
+impl Chosen<'_> {
+    /// Each value chosen, with the path naming it in a refusal.
+    fn values(&self, field: &str) -> Vec<(String, i64)> {
+        match self {
+            Chosen::One(v) => v.iter().map(|v| (field.to_owned(), *v)).collect(),
+            Chosen::Many(vs) => vs
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("{field}[{i}]"), *v))
+                .collect(),
+        }
     }
 }
+
+fn chosen<'a>(s: &'a AutotaskSettings, field: &str) -> Chosen<'a> {
+    match field {
+        "ticket_type" => Chosen::One(s.ticket_type),
+        "sla" => Chosen::One(s.sla),
+        "priority" => Chosen::One(s.priority),
+        "queue" => Chosen::One(s.queue),
+        "status" => Chosen::One(s.status),
+        "opportunity_owner" => Chosen::One(s.opportunity_owner),
+        "opportunity_stage" => Chosen::One(s.opportunity_stage),
+        "customer_types" => Chosen::Many(&s.customer_types),
+        "opportunity_statuses" => Chosen::Many(&s.opportunity_statuses),
+        "contract_types" => Chosen::Many(&s.contract_types),
+        "contract_categories" => Chosen::Many(&s.contract_categories),
+        _ => Chosen::Many(&s.asset_types),
+    }
+}
+
+/// The names of [`LISTS`], as `options/{list}` serves them.
+static LIST_NAMES: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| LISTS.iter().map(|(name, ..)| *name).collect());
 
 #[async_trait]
 impl Configurator for AutotaskIntegration {
     fn lists(&self) -> &'static [&'static str] {
-        &[
-            "ticket_types",
-            "slas",
-            "priorities",
-            "queues",
-            "statuses",
-            "resources",
-            "opportunity_stages",
-            "company_types",
-            "opportunity_statuses",
-            "contract_types",
-            "contract_categories",
-            "asset_types",
-        ]
+        &LIST_NAMES
     }
 
     async fn options(&self, session: &Session, list: &str) -> Result<Vec<Choice>, VendorError> {
@@ -232,29 +241,16 @@ impl Configurator for AutotaskIntegration {
         };
         let mut errors = Vec::new();
         for (name, source, field) in LISTS {
-            let values = chosen(s, field);
+            let values = chosen(s, field).values(field);
             // Unset ones are not asked about: no call for a list the partner left alone.
             if values.is_empty() {
                 continue;
             }
             let offered = self.list(session, source).await?;
-            let many = matches!(
-                field,
-                "customer_types"
-                    | "opportunity_statuses"
-                    | "contract_types"
-                    | "contract_categories"
-                    | "asset_types"
-            );
-            for (i, value) in values.iter().enumerate() {
-                if offered.iter().any(|c| c.id == *value) {
+            for (at, value) in values {
+                if offered.iter().any(|c| c.id == value) {
                     continue;
                 }
-                let at = if many {
-                    format!("{field}[{i}]")
-                } else {
-                    field.to_owned()
-                };
                 let why = match source {
                     Source::Owners => format!(
                         "{value} is not an active resource that may own opportunities (API users and inactive resources may not; see options/{name})"
