@@ -12,35 +12,32 @@ use crate::{
     app::App,
     config::{ConfigError, Settings},
     ports::{RunQueue, SecretName, Secrets, SystemClock},
-    providers::{self, autotask::IntegrationCode},
+    providers::{self, DeploymentSecret, DeploymentSecrets},
     queue::SqsQueue,
     store::{TableStore, dynamodb::DynamoTable, secrets_manager::SecretsManager},
 };
 
 /// Builds the [`App`] over DynamoDB and Secrets Manager from an SDK configuration.
-/// `autotask_code` says where our Autotask integration code comes from.
+/// `sources` say where our own vendor credentials (Autotask's integration code, ConnectWise's
+/// clientId) come from.
 /// With `queue_url`, sync runs go to SQS; without, they run in the request that asked.
 pub fn app(
     sdk: &SdkConfig,
     table_name: &str,
     settings: Settings,
-    autotask_code: AutotaskCodeSource,
+    sources: DeploymentSources,
     queue_url: Option<String>,
 ) -> Result<App, ConfigError> {
     let clock = Arc::new(SystemClock);
     let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), table_name);
     let secrets: Arc<dyn Secrets> = Arc::new(SecretsManager::new(sdk));
-    let code = match autotask_code {
-        AutotaskCodeSource::Value(v) => IntegrationCode::Value(v),
-        AutotaskCodeSource::Secret(name) => IntegrationCode::Secret {
-            name: SecretName::from_stored(name),
-            secrets: secrets.clone(),
-        },
-        AutotaskCodeSource::Missing => IntegrationCode::Missing,
+    let deployment = DeploymentSecrets {
+        autotask_integration_code: sources.autotask_integration_code.resolve_with(&secrets),
+        connectwise_client_id: sources.connectwise_client_id.resolve_with(&secrets),
     };
     Ok(App {
         store: Arc::new(TableStore::new(table, clock.clone())),
-        integrations: providers::integrations(&settings, code)?,
+        integrations: providers::integrations(&settings, deployment)?,
         secrets,
         clock,
         settings: Arc::new(settings),
@@ -48,27 +45,69 @@ pub fn app(
     })
 }
 
-/// Where the Autotask integration code comes from on AWS.
-pub enum AutotaskCodeSource {
-    /// `AUTOTASK_INTEGRATION_CODE_SECRET`: a Secrets Manager secret name, read on first use.
+/// Where one of our own vendor credentials comes from on AWS.
+pub enum SecretSource {
+    /// `…_SECRET`: a Secrets Manager secret name, read on first use.
     Secret(String),
-    /// `AUTOTASK_INTEGRATION_CODE`: the value itself (development accounts).
+    /// The value itself (development accounts).
     Value(SecretString),
-    /// Neither: Autotask connects are refused with a clear error.
+    /// Neither: connecting to that vendor is refused with a clear error.
     Missing,
 }
 
-impl AutotaskCodeSource {
-    /// Reads the source from the environment.
-    pub fn from_env() -> Self {
+impl SecretSource {
+    /// Reads the source from `secret_var` (a secret's name) or `value_var` (the value).
+    pub fn from_env(secret_var: &str, value_var: &str) -> Self {
         let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-        match (
-            var("AUTOTASK_INTEGRATION_CODE_SECRET"),
-            var("AUTOTASK_INTEGRATION_CODE"),
-        ) {
-            (Some(name), _) => AutotaskCodeSource::Secret(name),
-            (None, Some(value)) => AutotaskCodeSource::Value(SecretString::from(value)),
-            (None, None) => AutotaskCodeSource::Missing,
+        match (var(secret_var), var(value_var)) {
+            (Some(name), _) => SecretSource::Secret(name),
+            (None, Some(value)) => SecretSource::Value(SecretString::from(value)),
+            (None, None) => SecretSource::Missing,
+        }
+    }
+
+    fn resolve_with(self, secrets: &Arc<dyn Secrets>) -> DeploymentSecret {
+        match self {
+            SecretSource::Value(v) => DeploymentSecret::Value(v),
+            SecretSource::Secret(name) => DeploymentSecret::Secret {
+                name: SecretName::from_stored(name),
+                secrets: secrets.clone(),
+            },
+            SecretSource::Missing => DeploymentSecret::Missing,
+        }
+    }
+}
+
+/// Where each of our own vendor credentials comes from on AWS.
+pub struct DeploymentSources {
+    /// `AUTOTASK_INTEGRATION_CODE_SECRET` or `AUTOTASK_INTEGRATION_CODE`.
+    pub autotask_integration_code: SecretSource,
+    /// `CONNECTWISE_CLIENT_ID_SECRET` or `CONNECTWISE_CLIENT_ID`.
+    pub connectwise_client_id: SecretSource,
+}
+
+impl DeploymentSources {
+    /// Reads every source from the environment.
+    pub fn from_env() -> Self {
+        Self {
+            autotask_integration_code: SecretSource::from_env(
+                "AUTOTASK_INTEGRATION_CODE_SECRET",
+                "AUTOTASK_INTEGRATION_CODE",
+            ),
+            connectwise_client_id: SecretSource::from_env(
+                "CONNECTWISE_CLIENT_ID_SECRET",
+                "CONNECTWISE_CLIENT_ID",
+            ),
+        }
+    }
+}
+
+impl From<SecretSource> for DeploymentSources {
+    /// Autotask's integration code alone.
+    fn from(autotask_integration_code: SecretSource) -> Self {
+        Self {
+            autotask_integration_code,
+            connectwise_client_id: SecretSource::Missing,
         }
     }
 }
@@ -105,7 +144,7 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
         &sdk,
         &table_name,
         settings,
-        AutotaskCodeSource::from_env(),
+        DeploymentSources::from_env(),
         queue_url,
     )
 }

@@ -56,6 +56,13 @@ pub struct VendorSettings {
     pub halopsa_window_secs: u64,
     /// Concurrent calls per HaloPSA connection. `HALOPSA_CONCURRENCY`, 1 to 8, default 2.
     pub halopsa_concurrency: usize,
+    /// Calls one ConnectWise connection may make per rolling minute.
+    /// `CONNECTWISE_MINUTE_BUDGET`, default 400: well under the 1,000 a minute ConnectWise
+    /// starts throttling at, the rest is the partner's other tools'.
+    pub connectwise_minute_budget: u32,
+    /// Concurrent calls per ConnectWise connection. `CONNECTWISE_CONCURRENCY`, 1 to 8,
+    /// default 4.
+    pub connectwise_concurrency: usize,
     /// Timeout of one vendor request, seconds. `VENDOR_TIMEOUT_SECS`, default 30.
     pub timeout_secs: u64,
 }
@@ -71,6 +78,8 @@ impl Default for VendorSettings {
             halopsa_window_budget: 200,
             halopsa_window_secs: 300,
             halopsa_concurrency: 2,
+            connectwise_minute_budget: 400,
+            connectwise_concurrency: 4,
             timeout_secs: 30,
         }
     }
@@ -178,6 +187,9 @@ impl Settings {
             halopsa_window_budget: number("HALOPSA_WINDOW_BUDGET", 200, 1..=100_000)? as u32,
             halopsa_window_secs: number("HALOPSA_WINDOW_SECS", 300, 1..=3600)?,
             halopsa_concurrency: number("HALOPSA_CONCURRENCY", 2, 1..=8)? as usize,
+            connectwise_minute_budget: number("CONNECTWISE_MINUTE_BUDGET", 400, 1..=100_000)?
+                as u32,
+            connectwise_concurrency: number("CONNECTWISE_CONCURRENCY", 4, 1..=8)? as usize,
             timeout_secs: number("VENDOR_TIMEOUT_SECS", 30, 1..=300)?,
         };
         check_vendor_url(

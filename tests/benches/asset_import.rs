@@ -17,7 +17,7 @@ use shared::{
     },
     jobs::runs,
     ports::Expect,
-    providers::autotask::IntegrationCode,
+    providers::DeploymentSecret,
 };
 
 fn env(name: &str, default: u64) -> u64 {
@@ -53,7 +53,7 @@ async fn main() {
     settings.vendors.ninjaone_base_url = Some(sandbox.base_url());
     settings.public_api_url = Some(API.into());
     settings.portal_url = Some("https://portal.bench.example/integrations".into());
-    let portal = Portal::with_settings(settings, IntegrationCode::Missing);
+    let portal = Portal::with_settings(settings, DeploymentSecret::Missing);
     let admin = portal.admin("bench");
 
     // Consent, as the partner's browser would go through it.

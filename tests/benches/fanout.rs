@@ -10,7 +10,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use futures::{StreamExt, stream};
 use shared::{
-    aws::AutotaskCodeSource,
+    aws::SecretSource,
     config::Settings,
     domain::{Connection, ConnectionStatus, TenantId, VendorInstance},
     jobs::dispatch,
@@ -32,7 +32,7 @@ async fn main() {
         &sdk,
         &table,
         Settings::default(),
-        AutotaskCodeSource::Missing,
+        SecretSource::Missing.into(),
         Some(queue_url.clone()),
     )
     .expect("app");

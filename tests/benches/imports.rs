@@ -24,7 +24,7 @@ use shared::{
     config::Settings,
     domain::{ImportKind, Provider, SyncTrigger, TenantId},
     jobs::runs,
-    providers::autotask::IntegrationCode,
+    providers::DeploymentSecret,
 };
 
 /// Set in the child process: the sandbox's zone lookup URL.
@@ -90,7 +90,7 @@ fn app(dir: &Path, zone: &str) -> App {
     integration_tests::sqlite_app(
         dir,
         settings,
-        IntegrationCode::Value(SecretString::from(autotask::DEMO_INTEGRATION_CODE)),
+        DeploymentSecret::Value(SecretString::from(autotask::DEMO_INTEGRATION_CODE)),
     )
 }
 

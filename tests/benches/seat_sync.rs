@@ -1,17 +1,19 @@
 //! Seat sync at scale against the sandbox vendors with per-call latency: how close the engine
 //! sits to the lower bound of calls, and to the wall time the vendor's limits allow (Autotask:
-//! 3 calls at once; HaloPSA: the rolling-window budget, scaled down so the run takes seconds).
+//! 3 calls at once; HaloPSA: the rolling-window budget, scaled down so the run takes seconds;
+//! ConnectWise: 4 calls at once, organizations sharing agreements).
 //!
 //! `cargo bench -p integration-tests --bench seat_sync` (env: `ORGS`, default 10000;
 //! `CHANGED_PERCENT`, default 10; `LATENCY_MS`, default 20; `PROVIDERS`, default
-//! `autotask,halopsa`; `HALO_WINDOW_SECS`, default 3: Halo's 5-minute window scaled 100x down).
+//! `autotask,halopsa,connectwise`; `HALO_WINDOW_SECS`, default 3: Halo's 5-minute window
+//! scaled 100x down; `CW_AGREEMENTS`, default 2000).
 
 use std::{
     path::Path,
     time::{Duration, Instant},
 };
 
-use sandbox::{autotask, halopsa};
+use sandbox::{autotask, connectwise, halopsa};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
@@ -23,7 +25,7 @@ use shared::{
     },
     jobs::runs,
     ports::Expect,
-    providers::autotask::IntegrationCode,
+    providers::{DeploymentSecret, DeploymentSecrets},
 };
 
 /// Records per page both vendors are read with.
@@ -56,7 +58,14 @@ fn app(dir: &Path, settings: Settings) -> App {
     integration_tests::sqlite_app(
         dir,
         settings,
-        IntegrationCode::Value(SecretString::from(autotask::DEMO_INTEGRATION_CODE)),
+        DeploymentSecrets {
+            autotask_integration_code: DeploymentSecret::Value(SecretString::from(
+                autotask::DEMO_INTEGRATION_CODE,
+            )),
+            connectwise_client_id: DeploymentSecret::Value(SecretString::from(
+                connectwise::DEMO_CLIENT_ID,
+            )),
+        },
     )
 }
 
@@ -302,18 +311,103 @@ async fn halopsa(orgs: usize, changed_percent: usize, latency: Duration, window:
     println!("| 429s from the vendor | {rejected} | 0 | | 0 |");
 }
 
+async fn connectwise(orgs: usize, agreements: usize, changed_percent: usize, latency: Duration) {
+    let concurrency = 4usize;
+    let (state, _, links) = connectwise::State::seats(connectwise::SeatVolumes {
+        agreements,
+        additions_per_agreement: orgs.div_ceil(agreements.max(1)),
+    });
+    let orgs = links.len();
+    let sandbox = connectwise::Sandbox::start(state).await;
+    // ConnectWise throttles past about 1,000 calls a minute; the bench measures the client
+    // against latency, so neither the sandbox's limit nor our budget paces it.
+    sandbox.with(|s| s.rate_limit = 1_000_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::default();
+    settings.vendors.allow_loopback = true;
+    settings.vendors.connectwise_concurrency = concurrency;
+    settings.vendors.connectwise_minute_budget = 100_000;
+    let app = app(dir.path(), settings);
+    call(
+        &app,
+        "POST",
+        "/v1/integrations/connectwise/connect",
+        json!({"site": sandbox.site(), "company_id": connectwise::DEMO_COMPANY, "public_key": connectwise::DEMO_PUBLIC_KEY, "private_key": connectwise::DEMO_PRIVATE_KEY}),
+    )
+    .await;
+    call(
+        &app,
+        "PUT",
+        "/v1/integrations/connectwise/configuration",
+        json!({"sync_seat_quantity": true}),
+    )
+    .await;
+    let targets = links
+        .iter()
+        .map(
+            |&(company_id, agreement_id, addition_id)| OrgTarget::Connectwise {
+                company_id,
+                agreement_id,
+                addition_id,
+            },
+        )
+        .collect();
+    let changed = map_orgs(&app, targets, 10, changed_percent).await;
+
+    sandbox.with(|s| s.latency = latency);
+    let (calls_before, service_before) = sandbox.with(|s| (s.calls, s.service_time));
+    let (run, wall) = run_seats(&app, Provider::Connectwise).await;
+    let (calls, service, rejected, max_in_flight) = sandbox.with(|s| {
+        (
+            (s.calls - calls_before) as usize,
+            s.service_time - service_before,
+            s.rate_limited,
+            s.max_in_flight,
+        )
+    });
+    assert_eq!(run.counts.changed as usize, changed, "{run:?}");
+
+    let lower_bound = agreements + changed;
+    let wall_bound = latency.mul_f64(calls as f64 / concurrency as f64);
+    header(format!(
+        "ConnectWise seat sync: {orgs} mapped organizations over {agreements} agreements, {changed} changed, {} ms per call, {concurrency} at once",
+        latency.as_millis()
+    ));
+    println!(
+        "| vendor calls | {calls} | {lower_bound} (distinct agreements + changed additions) | {:.3} | <= 1.05 |",
+        calls as f64 / lower_bound as f64
+    );
+    println!(
+        "| wall time | {:.2} s | {:.2} s (calls x latency / {concurrency}) | {:.3} | <= 1.3 |",
+        wall.as_secs_f64(),
+        wall_bound.as_secs_f64(),
+        wall.as_secs_f64() / wall_bound.as_secs_f64()
+    );
+    println!(
+        "| mean call time at the sandbox | {:.2} ms | {} ms | | |",
+        service.as_secs_f64() * 1000.0 / calls as f64,
+        latency.as_millis()
+    );
+    println!("| run status | {:?} | | | succeeded |", run.status);
+    println!("| max calls in flight | {max_in_flight} | {concurrency} | | <= {concurrency} |");
+    println!("| 429s from the vendor | {rejected} | 0 | | 0 |");
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let orgs = env("ORGS", 10_000) as usize;
     let changed_percent = env("CHANGED_PERCENT", 10) as usize;
     let latency = Duration::from_millis(env("LATENCY_MS", 20));
     let window = Duration::from_secs(env("HALO_WINDOW_SECS", 3).max(1));
-    let providers = std::env::var("PROVIDERS").unwrap_or_else(|_| "autotask,halopsa".into());
+    let agreements = env("CW_AGREEMENTS", 2_000) as usize;
+    let providers =
+        std::env::var("PROVIDERS").unwrap_or_else(|_| "autotask,halopsa,connectwise".into());
     let started = Instant::now();
     for provider in providers.split(',').map(str::trim) {
         match provider {
             "autotask" => autotask(orgs, changed_percent, latency).await,
             "halopsa" => halopsa(orgs, changed_percent, latency, window).await,
+            "connectwise" => connectwise(orgs, agreements, changed_percent, latency).await,
             other => panic!("unknown provider {other:?} in PROVIDERS"),
         }
     }

@@ -4,7 +4,7 @@
 
 use http::{Method, StatusCode};
 use serde_json::json;
-use shared::{config::Settings, providers::autotask::IntegrationCode};
+use shared::{config::Settings, providers::DeploymentSecret};
 
 use crate::portal::Portal;
 
@@ -60,7 +60,7 @@ pub fn ninjaone_portal(sandbox: &sandbox::ninjaone::Sandbox) -> Portal {
     settings.vendors.ninjaone_base_url = Some(sandbox.base_url());
     settings.public_api_url = Some(API.into());
     settings.portal_url = Some(PORTAL.into());
-    Portal::with_settings(settings, IntegrationCode::Missing)
+    Portal::with_settings(settings, DeploymentSecret::Missing)
 }
 
 /// Connect with `client_secret`, approve on the sandbox's consent page, and arrive at our

@@ -17,7 +17,7 @@ use shared::{
     api::{self, App, Claims, Scope},
     config::Settings,
     ports::{Clock, Secrets, Store, SystemClock},
-    providers::autotask::IntegrationCode,
+    providers::DeploymentSecrets,
     store::{
         TableStore, dynamodb::DynamoTable, local_secrets::LocalSecrets,
         secrets_manager::SecretsManager, sqlite::SqliteTable,
@@ -138,7 +138,7 @@ impl Backend {
             store: self.store.clone(),
             secrets: self.secrets.clone(),
             clock: self.clock.clone(),
-            integrations: shared::providers::integrations(&settings, IntegrationCode::Missing)
+            integrations: shared::providers::integrations(&settings, DeploymentSecrets::default())
                 .expect("default settings are valid"),
             settings: Arc::new(settings),
             queue: None,
@@ -174,7 +174,7 @@ pub async fn as_admin(
 
 /// An [`App`] over SQLite and local secrets in `dir`, the system clock, the integrations the
 /// functions build and no queue (runs execute where they start): the benchmarks' worker.
-pub fn sqlite_app(dir: &Path, settings: Settings, code: IntegrationCode) -> App {
+pub fn sqlite_app(dir: &Path, settings: Settings, code: impl Into<DeploymentSecrets>) -> App {
     let db = dir.join("store.db");
     let clock = Arc::new(SystemClock);
     App {
@@ -184,7 +184,8 @@ pub fn sqlite_app(dir: &Path, settings: Settings, code: IntegrationCode) -> App 
         )),
         secrets: Arc::new(LocalSecrets::open(&db, &dir.join("k")).expect("secrets")),
         clock,
-        integrations: shared::providers::integrations(&settings, code).expect("integrations"),
+        integrations: shared::providers::integrations(&settings, code.into())
+            .expect("integrations"),
         settings: Arc::new(settings),
         queue: None,
     }

@@ -13,7 +13,7 @@ use shared::{
         ProviderSettings, TenantId, VendorInstance,
     },
     ports::{Expect, SecretName},
-    providers::autotask::IntegrationCode,
+    providers::{DeploymentSecret, DeploymentSecrets},
 };
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -82,11 +82,12 @@ impl Default for Portal {
 impl Portal {
     /// A runner without vendors.
     pub fn new() -> Self {
-        Self::with_settings(Settings::default(), IntegrationCode::Missing)
+        Self::with_settings(Settings::default(), DeploymentSecret::Missing)
     }
 
-    /// A runner with these settings and Autotask integration code.
-    pub fn with_settings(settings: Settings, code: IntegrationCode) -> Self {
+    /// A runner with these settings and deployment secrets (or Autotask's integration code
+    /// alone).
+    pub fn with_settings(settings: Settings, code: impl Into<DeploymentSecrets>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let runner = Runner::open(dir.path(), settings, code).unwrap();
         Self {

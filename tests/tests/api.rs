@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use shared::{
     config::Settings,
     domain::{Provider, TenantId},
-    providers::autotask::IntegrationCode,
+    providers::DeploymentSecret,
 };
 
 fn card<'a>(reply: &'a Reply, provider: &str) -> &'a Value {
@@ -27,12 +27,16 @@ async fn integrations_page_shows_one_card_per_provider() {
     assert_eq!(reply.status, StatusCode::OK);
     let cards = reply.body["integrations"].as_array().unwrap();
     let names: Vec<_> = cards.iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["Autotask", "HaloPSA", "NinjaOne"]);
+    assert_eq!(
+        names,
+        ["Autotask", "HaloPSA", "NinjaOne", "ConnectWise PSA"]
+    );
     for c in cards {
         assert_eq!(c["status"], "not_connected");
         assert_eq!(c["configured"], false);
     }
     assert_eq!(card(&reply, "ninjaone")["kind"], "rmm");
+    assert_eq!(card(&reply, "connectwise")["kind"], "psa");
 }
 
 #[tokio::test]
@@ -254,7 +258,7 @@ async fn bad_requests_get_problems_and_store_nothing() {
     let other_key = Runner::open(
         tempfile::tempdir().unwrap().path(),
         Settings::default(),
-        IntegrationCode::Missing,
+        DeploymentSecret::Missing,
     )
     .unwrap()
     .tokens
@@ -324,7 +328,7 @@ async fn bad_requests_get_problems_and_store_nothing() {
     bad_id.problem(StatusCode::BAD_REQUEST);
     assert_eq!(bad_id.field_errors(), ["org_id"]);
     let bad_provider = portal
-        .get("/v1/integrations/connectwise/configuration", &admin)
+        .get("/v1/integrations/kaseyabms/configuration", &admin)
         .await;
     assert_eq!(bad_provider.field_errors(), ["provider"]);
     let bad_limit = portal.get("/v1/organizations?limit=0", &admin).await;

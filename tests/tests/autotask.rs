@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use shared::{
     config::Settings,
     domain::{OrgId, Provider, SeatIntent, TenantId},
-    providers::autotask::IntegrationCode,
+    providers::DeploymentSecret,
 };
 
 const TENANT: &str = "acme-msp";
@@ -34,7 +34,7 @@ async fn world_with(state: State, code: &str) -> World {
     settings.ticket_storm_window_secs = 0;
     let portal = Portal::with_settings(
         settings,
-        IntegrationCode::Value(SecretString::from(code.to_owned())),
+        DeploymentSecret::Value(SecretString::from(code.to_owned())),
     );
     let admin = portal.admin(TENANT);
     World {
@@ -290,7 +290,7 @@ async fn our_integration_code_refused_and_autotask_unreachable_are_502() {
     settings.vendors.allow_loopback = true;
     let portal = Portal::with_settings(
         settings,
-        IntegrationCode::Value(SecretString::from(DEMO_INTEGRATION_CODE)),
+        DeploymentSecret::Value(SecretString::from(DEMO_INTEGRATION_CODE)),
     );
     let unreachable = portal
         .post(

@@ -23,8 +23,8 @@ use shared::{
     domain::{OrgId, OrgMapping, OrgTarget, Organization, Provider, TenantId},
     ports::Expect,
     providers::{
+        DeploymentSecret,
         address::{AddressPolicy, Lookup},
-        autotask::IntegrationCode,
         halopsa::{HaloIntegration, HaloOptions},
     },
 };
@@ -49,7 +49,7 @@ fn settings() -> Settings {
 
 async fn world_with(state: State, settings: Settings) -> World {
     let sandbox = Sandbox::start(state).await;
-    let portal = Portal::with_settings(settings, IntegrationCode::Missing);
+    let portal = Portal::with_settings(settings, DeploymentSecret::Missing);
     let admin = portal.admin(TENANT);
     World {
         sandbox,
@@ -527,26 +527,27 @@ async fn partner_site_urls_that_reach_private_networks_are_refused_before_any_re
     // Production settings: no loopback vendors.
     let mut settings = Settings::with_prefix("msp-integrations");
     settings.vendors.timeout_secs = 2;
-    let portal = Portal::with_settings(settings, IntegrationCode::Missing).with_integrations(|i| {
-        let lookup = Table(HashMap::from([
-            ("intranet.partner.example", "10.20.30.40".parse().unwrap()),
-            (
-                "metadata.partner.example",
-                "169.254.169.254".parse().unwrap(),
-            ),
-            ("sandbox.partner.example", "127.0.0.1".parse().unwrap()),
-        ]));
-        i.with(Arc::new(HaloIntegration::new(HaloOptions {
-            policy: AddressPolicy {
-                allow_loopback: false,
-                lookup: Arc::new(lookup),
-            },
-            window_budget: 200,
-            window: Duration::from_secs(300),
-            concurrency: 2,
-            timeout: Duration::from_secs(2),
-        })))
-    });
+    let portal =
+        Portal::with_settings(settings, DeploymentSecret::Missing).with_integrations(|i| {
+            let lookup = Table(HashMap::from([
+                ("intranet.partner.example", "10.20.30.40".parse().unwrap()),
+                (
+                    "metadata.partner.example",
+                    "169.254.169.254".parse().unwrap(),
+                ),
+                ("sandbox.partner.example", "127.0.0.1".parse().unwrap()),
+            ]));
+            i.with(Arc::new(HaloIntegration::new(HaloOptions {
+                policy: AddressPolicy {
+                    allow_loopback: false,
+                    lookup: Arc::new(lookup),
+                },
+                window_budget: 200,
+                window: Duration::from_secs(300),
+                concurrency: 2,
+                timeout: Duration::from_secs(2),
+            })))
+        });
     let admin = portal.admin(TENANT);
     let cases = [
         format!("http://127.0.0.1:{port}"),

@@ -1,7 +1,8 @@
 //! The template's permissions on the partners' secrets (`{prefix}/*`) and on the table are
 //! exactly what each function's code does with them: a missing action fails in AWS only (the
-//! local runner and moto check no IAM), an extra one is privilege nobody needs. And the
-//! committed `samconfig.toml` gives every parameter of the template a value.
+//! local runner and moto check no IAM), an extra one is privilege nobody needs. Our own vendor
+//! credentials (the deployment secrets) are readable by exactly the functions that call
+//! vendors. And the committed `samconfig.toml` gives every parameter of the template a value.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -150,6 +151,37 @@ fn granted(template: &Value, service: &str, target: &str) -> BTreeMap<String, BT
 fn each_function_may_do_with_partner_secrets_exactly_what_its_code_does() {
     let granted = granted(&template(), "secretsmanager:", ":secret:${SecretsPrefix}/*");
     assert_grants(&granted, NEEDS);
+}
+
+/// Functions that build vendor clients which send our own credentials: Autotask's integration
+/// code and ConnectWise's clientId go with every call to those vendors. The OAuth callback
+/// talks to NinjaOne only, and revoking calls no vendor that needs them.
+const DEPLOYMENT_SECRET_READERS: &[(&str, &[&str])] = &[
+    ("ConnectFunction", &["GetSecretValue"]),
+    ("OauthCallbackFunction", &[]),
+    ("ConfigureFunction", &["GetSecretValue"]),
+    ("MapFunction", &["GetSecretValue"]),
+    ("SyncFunction", &["GetSecretValue"]),
+    ("RevokeFunction", &[]),
+];
+
+#[test]
+fn our_vendor_credentials_are_readable_where_vendors_are_called() {
+    for secret in [
+        ":secret:${AutotaskIntegrationCodeSecret}-*",
+        ":secret:${ConnectwiseClientIdSecret}-*",
+    ] {
+        let granted = granted(&template(), "secretsmanager:", secret);
+        assert_grants(&granted, DEPLOYMENT_SECRET_READERS);
+    }
+    let template = template();
+    let env = &template["Globals"]["Function"]["Environment"]["Variables"];
+    for var in [
+        "AUTOTASK_INTEGRATION_CODE_SECRET",
+        "CONNECTWISE_CLIENT_ID_SECRET",
+    ] {
+        assert!(env.get(var).is_some(), "{var} is given to the functions");
+    }
 }
 
 #[test]

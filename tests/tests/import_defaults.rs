@@ -6,7 +6,7 @@ use http::StatusCode;
 use integration_tests::portal::Portal;
 use sandbox::autotask::{DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME, Sandbox};
 use serde_json::{Value, json};
-use shared::providers::autotask::IntegrationCode;
+use shared::providers::DeploymentSecret;
 
 const TENANT: &str = "vcio-msp";
 const CONFIG: &str = "/v1/integrations/autotask/configuration";
@@ -14,7 +14,7 @@ const CONFIG: &str = "/v1/integrations/autotask/configuration";
 async fn connected(sandbox: &Sandbox) -> (Portal, String) {
     let portal = Portal::with_settings(
         integration_tests::sandbox_settings(sandbox, "msp-integrations"),
-        IntegrationCode::Value(DEMO_INTEGRATION_CODE.to_owned().into()),
+        DeploymentSecret::Value(DEMO_INTEGRATION_CODE.to_owned().into()),
     );
     let admin = portal.admin(TENANT);
     let reply = portal

@@ -10,7 +10,7 @@ use sandbox::{
     autotask::{DEMO_INTEGRATION_CODE, Sandbox},
 };
 use serde_json::{Value, json};
-use shared::{config::Settings, domain::Provider, providers::autotask::IntegrationCode};
+use shared::{config::Settings, domain::Provider, providers::DeploymentSecret};
 
 const TENANT: &str = "vcio-msp";
 
@@ -19,7 +19,7 @@ fn portal_with(sandbox: &Sandbox, change: impl FnOnce(&mut Settings)) -> Portal 
     change(&mut settings);
     Portal::with_settings(
         settings,
-        IntegrationCode::Value(DEMO_INTEGRATION_CODE.to_owned().into()),
+        DeploymentSecret::Value(DEMO_INTEGRATION_CODE.to_owned().into()),
     )
 }
 

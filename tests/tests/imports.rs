@@ -7,14 +7,14 @@ use integration_tests::{journeys, portal::Portal};
 use sandbox::autotask::{DEMO_INTEGRATION_CODE, Sandbox};
 use serde_json::{Value, json};
 use shared::domain::Provider;
-use shared::providers::autotask::IntegrationCode;
+use shared::providers::DeploymentSecret;
 
 const TENANT: &str = "vcio-msp";
 
 fn portal(sandbox: &Sandbox) -> Portal {
     Portal::with_settings(
         integration_tests::sandbox_settings(sandbox, "msp-integrations"),
-        IntegrationCode::Value(DEMO_INTEGRATION_CODE.to_owned().into()),
+        DeploymentSecret::Value(DEMO_INTEGRATION_CODE.to_owned().into()),
     )
 }
 

@@ -136,7 +136,7 @@ async fn the_autotask_integration_code_is_read_from_secrets_manager() {
     use sandbox::autotask::{DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME, Sandbox};
     use secrecy::SecretString;
     use shared::{
-        aws::AutotaskCodeSource,
+        aws::SecretSource,
         ports::{SecretName, Secrets},
         store::secrets_manager::SecretsManager,
     };
@@ -158,7 +158,7 @@ async fn the_autotask_integration_code_is_read_from_secrets_manager() {
         &sdk,
         &table,
         settings,
-        AutotaskCodeSource::Secret(code_secret),
+        SecretSource::Secret(code_secret).into(),
         None,
     )
     .unwrap();

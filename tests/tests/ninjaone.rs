@@ -12,7 +12,7 @@ use shared::{
     config::Settings,
     domain::{NinjaRegion, PendingConsent, Provider, TenantId, state_hash},
     jobs::{dispatch, session},
-    providers::{self, autotask::IntegrationCode},
+    providers::{self, DeploymentSecret, DeploymentSecrets},
 };
 
 const TENANT: &str = "humanize-msp";
@@ -41,7 +41,7 @@ async fn world_with(state: State) -> World {
         s.redirect_uris
             .push(format!("{API}/v1/oauth/ninjaone/callback"))
     });
-    let portal = Portal::with_settings(settings(&sandbox), IntegrationCode::Missing);
+    let portal = Portal::with_settings(settings(&sandbox), DeploymentSecret::Missing);
     let admin = portal.admin(TENANT);
     World {
         sandbox,
@@ -592,7 +592,7 @@ async fn two_workers_with_an_expired_token_spend_the_refresh_token_once() {
     let first = w.portal.runner.app.clone();
     let mut second = first.clone();
     second.integrations =
-        providers::integrations(&first.settings, IntegrationCode::Missing).unwrap();
+        providers::integrations(&first.settings, DeploymentSecrets::default()).unwrap();
     let tenant = TenantId::new(TENANT).unwrap();
     let refreshes = w.sandbox.with(|s| s.refreshes);
     let work = |app: shared::app::App| {
@@ -760,7 +760,7 @@ async fn connect_form_errors_and_missing_deployment_settings() {
 
     let mut unconfigured = settings(&w.sandbox);
     unconfigured.public_api_url = None;
-    let portal = Portal::with_settings(unconfigured, IntegrationCode::Missing);
+    let portal = Portal::with_settings(unconfigured, DeploymentSecret::Missing);
     let refused = portal
         .post(
             "/v1/integrations/ninjaone/connect",

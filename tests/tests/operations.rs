@@ -14,7 +14,7 @@ use shared::{
     domain::{Provider, SyncStatus, SyncTrigger, TenantId},
     jobs::{JobError, dispatch, runs},
     ports::RunRequest,
-    providers::autotask::IntegrationCode,
+    providers::DeploymentSecret,
 };
 
 const TENANT: &str = "ops-msp";
@@ -40,7 +40,7 @@ fn assert_throttled(reply: &Reply) {
 fn autotask_world(sandbox: &sandbox::autotask::Sandbox) -> Portal {
     Portal::with_settings(
         integration_tests::sandbox_settings(sandbox, "msp-integrations"),
-        IntegrationCode::Value(sandbox::autotask::DEMO_INTEGRATION_CODE.to_owned().into()),
+        DeploymentSecret::Value(sandbox::autotask::DEMO_INTEGRATION_CODE.to_owned().into()),
     )
 }
 
@@ -135,7 +135,7 @@ async fn successful_and_unreachable_attempts_are_not_counted() {
 #[tokio::test]
 async fn halopsa_refusals_are_throttled() {
     let sandbox = sandbox::halopsa::Sandbox::demo().await;
-    let portal = Portal::with_settings(halo_settings(), IntegrationCode::Missing);
+    let portal = Portal::with_settings(halo_settings(), DeploymentSecret::Missing);
     let admin = portal.admin(TENANT);
     let attempt = |secret: &str| json!({"site_url": sandbox.site_url(), "client_id": sandbox::halopsa::DEMO_CLIENT_ID, "client_secret": secret});
     for _ in 0..5 {
@@ -264,7 +264,7 @@ async fn the_schedule_never_retries_a_refused_autotask_secret() {
 #[tokio::test]
 async fn the_schedule_never_retries_a_refused_halopsa_secret() {
     let sandbox = sandbox::halopsa::Sandbox::demo().await;
-    let portal = Portal::with_settings(halo_settings(), IntegrationCode::Missing);
+    let portal = Portal::with_settings(halo_settings(), DeploymentSecret::Missing);
     let admin = portal.admin(TENANT);
     let connected = portal
         .post(

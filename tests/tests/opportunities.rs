@@ -9,7 +9,7 @@ use sandbox::{
     autotask::{DEMO_INTEGRATION_CODE, Sandbox},
 };
 use serde_json::{Value, json};
-use shared::providers::autotask::IntegrationCode;
+use shared::providers::DeploymentSecret;
 
 const TENANT: &str = "vcio-msp";
 const RAISE: &str = "/v1/integrations/autotask/opportunities";
@@ -17,7 +17,7 @@ const RAISE: &str = "/v1/integrations/autotask/opportunities";
 async fn linked(sandbox: &Sandbox) -> (Portal, String, i64) {
     let portal = Portal::with_settings(
         integration_tests::sandbox_settings(sandbox, "msp-integrations"),
-        IntegrationCode::Value(DEMO_INTEGRATION_CODE.to_owned().into()),
+        DeploymentSecret::Value(DEMO_INTEGRATION_CODE.to_owned().into()),
     );
     let admin = portal.admin(TENANT);
     journeys::autotask_acme_mapped(&portal, &admin, "acme", 10).await;

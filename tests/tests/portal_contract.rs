@@ -12,7 +12,7 @@ use integration_tests::{
 };
 use sandbox::autotask::{DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME, Sandbox};
 use serde_json::{Value, json};
-use shared::providers::autotask::IntegrationCode;
+use shared::providers::DeploymentSecret;
 
 const TENANT: &str = "portal-msp";
 const PORTAL_ORIGIN: &str = "https://portal.msp-platform.example";
@@ -23,7 +23,7 @@ fn portal(sandbox: &Sandbox) -> Portal {
     settings.ticket_storm_window_secs = 0;
     Portal::with_settings(
         settings,
-        IntegrationCode::Value(DEMO_INTEGRATION_CODE.to_owned().into()),
+        DeploymentSecret::Value(DEMO_INTEGRATION_CODE.to_owned().into()),
     )
     .with_cors_origins(&[PORTAL_ORIGIN])
 }

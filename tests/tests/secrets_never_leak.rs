@@ -108,12 +108,12 @@ async fn aws_back_end_never_leaks_secrets() {
 async fn autotask_credentials_never_leak() {
     use integration_tests::portal::Portal;
     use sandbox::autotask::{DEMO_INTEGRATION_CODE, DEMO_SECRET, DEMO_USERNAME, Sandbox};
-    use shared::providers::autotask::IntegrationCode;
+    use shared::providers::DeploymentSecret;
 
     let sandbox = Sandbox::demo().await;
     let portal = Portal::with_settings(
         integration_tests::sandbox_settings(&sandbox, "msp-integrations"),
-        IntegrationCode::Value(SecretString::from(DEMO_INTEGRATION_CODE)),
+        DeploymentSecret::Value(SecretString::from(DEMO_INTEGRATION_CODE)),
     );
     let logs = LogCapture::default();
     let _guard = logs.start();
@@ -160,12 +160,12 @@ async fn autotask_credentials_never_leak() {
 async fn halopsa_credentials_and_tokens_never_leak() {
     use integration_tests::portal::Portal;
     use sandbox::halopsa::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox};
-    use shared::{config::Settings, providers::autotask::IntegrationCode};
+    use shared::{config::Settings, providers::DeploymentSecret};
 
     let sandbox = Sandbox::demo().await;
     let mut settings = Settings::with_prefix("msp-integrations");
     settings.vendors.allow_loopback = true;
-    let portal = Portal::with_settings(settings, IntegrationCode::Missing);
+    let portal = Portal::with_settings(settings, DeploymentSecret::Missing);
     let logs = LogCapture::default();
     let _guard = logs.start();
     let admin = portal.admin("acme");
@@ -234,6 +234,100 @@ async fn halopsa_credentials_and_tokens_never_leak() {
             DEMO_CLIENT_SECRET,
             "wrong-halo-secret-5678",
             "halo-sandbox-token",
+        ] {
+            assert!(!text.contains(secret), "leaked {secret}: {text}");
+        }
+    }
+}
+
+/// The ConnectWise paths, succeeding and failing, with the private key, our clientId and the
+/// Basic credentials built from them in play: connect with a wrong key and the right one,
+/// lists, a mapping, a sync after the partner rotated the key, and the card.
+#[tokio::test]
+async fn connectwise_keys_and_client_id_never_leak() {
+    use base64::Engine;
+    use integration_tests::portal::Portal;
+    use sandbox::connectwise::{
+        DEMO_CLIENT_ID, DEMO_COMPANY, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, Sandbox,
+    };
+    use secrecy::SecretString;
+    use shared::{
+        config::Settings,
+        providers::{DeploymentSecret, DeploymentSecrets},
+    };
+
+    let sandbox = Sandbox::demo().await;
+    let mut settings = Settings::with_prefix("msp-integrations");
+    settings.vendors.allow_loopback = true;
+    let portal = Portal::with_settings(
+        settings,
+        DeploymentSecrets {
+            connectwise_client_id: DeploymentSecret::Value(SecretString::from(DEMO_CLIENT_ID)),
+            ..DeploymentSecrets::default()
+        },
+    );
+    let logs = LogCapture::default();
+    let _guard = logs.start();
+    let admin = portal.admin("acme");
+    let mut seen = Vec::new();
+    for key in ["wrong-cw-private-5678", DEMO_PRIVATE_KEY] {
+        let reply = portal
+            .post(
+                "/v1/integrations/connectwise/connect",
+                &admin,
+                serde_json::json!({"site": sandbox.site(), "company_id": DEMO_COMPANY, "public_key": DEMO_PUBLIC_KEY, "private_key": key}),
+            )
+            .await;
+        seen.push(format!("{:?} {}", reply.headers, reply.body));
+    }
+    let boards = portal
+        .get("/v1/integrations/connectwise/options/boards", &admin)
+        .await;
+    assert_eq!(boards.status, http::StatusCode::OK, "{}", boards.body);
+    seen.push(boards.body.to_string());
+    portal
+        .put(
+            "/v1/organizations/acme",
+            &admin,
+            serde_json::json!({"name": "Acme", "seats": 3}),
+        )
+        .await;
+    let mapped = portal
+        .put(
+            "/v1/integrations/connectwise/org-mappings/acme",
+            &admin,
+            serde_json::json!({"company_id": 1, "agreement_id": 2, "addition_id": 3}),
+        )
+        .await;
+    seen.push(mapped.body.to_string());
+    sandbox.with(|s| s.private_key = "rotated-cw-private-key".into());
+    let sync = portal
+        .post(
+            "/v1/integrations/connectwise/sync",
+            &admin,
+            serde_json::json!({}),
+        )
+        .await;
+    seen.push(sync.body.to_string());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    seen.push(
+        portal
+            .get("/v1/integrations", &admin)
+            .await
+            .body
+            .to_string(),
+    );
+    seen.push(logs.text());
+    assert!(logs.text().contains("connected"), "logs were captured");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{DEMO_COMPANY}+{DEMO_PUBLIC_KEY}:{DEMO_PRIVATE_KEY}"
+    ));
+    for text in &seen {
+        for secret in [
+            DEMO_PRIVATE_KEY,
+            "wrong-cw-private-5678",
+            DEMO_CLIENT_ID,
+            basic.as_str(),
         ] {
             assert!(!text.contains(secret), "leaked {secret}: {text}");
         }

@@ -36,6 +36,11 @@ fn connection(b: &Backend, provider: Provider, status: ConnectionStatus) -> Conn
         Provider::Ninjaone => VendorInstance::Ninjaone {
             region: NinjaRegion::Eu,
         },
+        Provider::Connectwise => VendorInstance::Connectwise {
+            site: "https://api-na.myconnectwise.net".into(),
+            company_id: "acme_msp".into(),
+            codebase: "v2025_1/".into(),
+        },
     };
     let now = shared::ports::Clock::now(&*b.clock);
     Connection {

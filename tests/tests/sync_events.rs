@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
     api::App,
-    aws::AutotaskCodeSource,
+    aws::SecretSource,
     domain::{
         Connection, ConnectionStatus, OrgId, Provider, SyncKind, SyncStatus, SyncTrigger, TenantId,
         VendorInstance,
@@ -51,7 +51,7 @@ async fn env_with(change: impl FnOnce(&mut shared::config::Settings)) -> Env {
         &sdk,
         &table,
         settings,
-        AutotaskCodeSource::Value(SecretString::from(DEMO_INTEGRATION_CODE)),
+        SecretSource::Value(SecretString::from(DEMO_INTEGRATION_CODE)).into(),
         Some(queue_url.clone()),
     )
     .unwrap();

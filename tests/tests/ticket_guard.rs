@@ -11,9 +11,9 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
     api::App,
-    aws::AutotaskCodeSource,
+    aws::SecretSource,
     config::Settings,
-    providers::autotask::IntegrationCode,
+    providers::DeploymentSecret,
     store::{TableStore, local_secrets::LocalSecrets, sqlite::SqliteTable},
 };
 use tempfile::TempDir;
@@ -183,7 +183,7 @@ async fn pair(backend: &str, psa: &Psa) -> Pair {
                     clock: clock.clone(),
                     integrations: shared::providers::integrations(
                         &settings,
-                        IntegrationCode::Value(code()),
+                        DeploymentSecret::Value(code()).into(),
                     )
                     .unwrap(),
                     settings: Arc::new(settings.clone()),
@@ -204,7 +204,7 @@ async fn pair(backend: &str, psa: &Psa) -> Pair {
                     &sdk,
                     &table,
                     settings.clone(),
-                    AutotaskCodeSource::Value(code()),
+                    SecretSource::Value(code()).into(),
                     None,
                 )
                 .unwrap();

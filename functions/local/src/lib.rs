@@ -15,7 +15,7 @@ use shared::{
     config::Settings,
     context, metrics,
     ports::{Clock, SystemClock},
-    providers::{self, autotask::IntegrationCode},
+    providers::{self, DeploymentSecrets},
     store::{TableStore, local_secrets::LocalSecrets, sqlite::SqliteTable},
 };
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -47,7 +47,7 @@ impl Runner {
     pub fn open(
         data_dir: &Path,
         settings: Settings,
-        autotask_code: IntegrationCode,
+        deployment: impl Into<DeploymentSecrets>,
     ) -> Result<Self, SetupError> {
         std::fs::create_dir_all(data_dir)
             .and_then(|()| {
@@ -61,7 +61,7 @@ impl Runner {
         let secrets = LocalSecrets::open(&db, &data_dir.join("secrets.key"))
             .map_err(|e| SetupError(e.to_string()))?;
         let tokens = TokenKey::open(data_dir, &settings.claims)?;
-        let integrations = providers::integrations(&settings, autotask_code)
+        let integrations = providers::integrations(&settings, deployment.into())
             .map_err(|e| SetupError(e.to_string()))?;
         let (queue, jobs) = queue::channel();
         let app = App {

@@ -5,7 +5,11 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use local::{Runner, sandbox_mode::Sandboxes};
 use secrecy::SecretString;
-use shared::{config::Settings, providers::autotask::IntegrationCode, telemetry};
+use shared::{
+    config::Settings,
+    providers::{DeploymentSecret, DeploymentSecrets},
+    telemetry,
+};
 
 /// The msp-integrations local runner.
 #[derive(Parser)]
@@ -92,8 +96,8 @@ fn settings() -> Result<Settings, String> {
 
 fn print_token(data_dir: &std::path::Path, tenant: &str, role: &str) -> Result<(), String> {
     shared::domain::TenantId::new(tenant).map_err(|e| e.to_string())?;
-    let runner =
-        Runner::open(data_dir, settings()?, IntegrationCode::Missing).map_err(|e| e.to_string())?;
+    let runner = Runner::open(data_dir, settings()?, DeploymentSecret::Missing)
+        .map_err(|e| e.to_string())?;
     println!("{}", runner.tokens.mint(tenant, role));
     Ok(())
 }
@@ -129,9 +133,13 @@ async fn serve(data_dir: &std::path::Path, options: ServeOptions) -> Result<(), 
         let code = sandboxes.configure(&mut settings);
         (Some(sandboxes), code)
     } else {
-        let code = match std::env::var("AUTOTASK_INTEGRATION_CODE") {
-            Ok(v) if !v.is_empty() => IntegrationCode::Value(SecretString::from(v)),
-            _ => IntegrationCode::Missing,
+        let value = |var: &str| match std::env::var(var) {
+            Ok(v) if !v.is_empty() => DeploymentSecret::Value(SecretString::from(v)),
+            _ => DeploymentSecret::Missing,
+        };
+        let code = DeploymentSecrets {
+            autotask_integration_code: value("AUTOTASK_INTEGRATION_CODE"),
+            connectwise_client_id: value("CONNECTWISE_CLIENT_ID"),
         };
         (None, code)
     };

@@ -52,6 +52,7 @@ pub(super) async fn put(
         Provider::Autotask => ProviderSettings::Autotask(body::json(req)?),
         Provider::Halopsa => ProviderSettings::Halopsa(body::json(req)?),
         Provider::Ninjaone => ProviderSettings::Ninjaone(body::json(req)?),
+        Provider::Connectwise => ProviderSettings::Connectwise(body::json(req)?),
     };
     settings.validate().map_err(ApiError::Validation)?;
     let expect = vendor::if_match(req)?;
@@ -130,7 +131,7 @@ pub(super) async fn options(
     let query: OptionsQuery = body::query(req)?;
     body::query_ids(&[("parent", query.parent)])?;
     let session = vendor::open(app, tenant, provider).await?;
-    match configurator.options(&session, list).await {
+    match configurator.options(&session, list, query.parent).await {
         Ok(mut items) => {
             if let Some(parent) = query.parent {
                 items.retain(|c| c.parent == Some(parent));

@@ -113,5 +113,6 @@ fn connect_request(provider: Provider, req: &Request<Bytes>) -> Result<ConnectRe
         Provider::Autotask => ConnectRequest::Autotask(body::json(req)?),
         Provider::Halopsa => ConnectRequest::Halopsa(body::json(req)?),
         Provider::Ninjaone => ConnectRequest::Ninjaone(body::json(req)?),
+        Provider::Connectwise => ConnectRequest::Connectwise(body::json(req)?),
     })
 }

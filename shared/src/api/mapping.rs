@@ -30,6 +30,7 @@ struct CatalogParams {
     company_id: Option<i64>,
     contract_id: Option<i64>,
     customer_id: Option<i64>,
+    agreement_id: Option<i64>,
     after: Option<String>,
     limit: Option<usize>,
 }
@@ -55,6 +56,7 @@ pub(super) async fn catalog(
         ("company_id", q.company_id),
         ("contract_id", q.contract_id),
         ("customer_id", q.customer_id),
+        ("agreement_id", q.agreement_id),
     ])?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -65,7 +67,11 @@ pub(super) async fn catalog(
     }
     let query = CatalogQuery {
         search: q.search,
-        parent: q.company_id.or(q.contract_id).or(q.customer_id),
+        parent: q
+            .company_id
+            .or(q.contract_id)
+            .or(q.customer_id)
+            .or(q.agreement_id),
         after: q.after,
         limit,
     };
@@ -114,6 +120,30 @@ struct AutotaskPlanBody {
     service_id: i64,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectwisePlanBody {
+    product_id: i64,
+}
+
+fn plan_target(provider: Provider, req: &Request<Bytes>) -> Result<PlanTarget, ApiError> {
+    Ok(match provider {
+        Provider::Connectwise => {
+            let b: ConnectwisePlanBody = body::json(req)?;
+            PlanTarget::Connectwise {
+                product_id: b.product_id,
+            }
+        }
+        // Routing refuses plan mappings of providers that do not map plans.
+        _ => {
+            let b: AutotaskPlanBody = body::json(req)?;
+            PlanTarget::Autotask {
+                service_id: b.service_id,
+            }
+        }
+    })
+}
+
 pub(super) async fn put_plan(
     app: &App,
     tenant: &TenantId,
@@ -123,10 +153,7 @@ pub(super) async fn put_plan(
 ) -> Result<Response<Bytes>, ApiError> {
     let mapper = plans_mapper(app, provider)?;
     let plan_id = body::path_param(params, "plan_id", |s| PlanId::new(s))?;
-    let body: AutotaskPlanBody = body::json(req)?;
-    let target = PlanTarget::Autotask {
-        service_id: body.service_id,
-    };
+    let target = plan_target(provider, req)?;
     let expect = vendor::if_match(req)?;
     if app.store.get_plan(tenant, &plan_id).await?.is_none() {
         return Err(ApiError::NotFound(format!(
@@ -251,6 +278,14 @@ struct NinjaOrgBody {
     organization_id: i64,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectwiseOrgBody {
+    company_id: i64,
+    agreement_id: i64,
+    addition_id: i64,
+}
+
 fn org_target(provider: Provider, req: &Request<Bytes>) -> Result<OrgTarget, ApiError> {
     Ok(match provider {
         Provider::Autotask => {
@@ -272,6 +307,14 @@ fn org_target(provider: Provider, req: &Request<Bytes>) -> Result<OrgTarget, Api
             let b: NinjaOrgBody = body::json(req)?;
             OrgTarget::Ninjaone {
                 organization_id: b.organization_id,
+            }
+        }
+        Provider::Connectwise => {
+            let b: ConnectwiseOrgBody = body::json(req)?;
+            OrgTarget::Connectwise {
+                company_id: b.company_id,
+                agreement_id: b.agreement_id,
+                addition_id: b.addition_id,
             }
         }
     })
@@ -298,13 +341,16 @@ pub(super) async fn put_org(
                 "no organization {org_id}: create it with PUT /v1/organizations/{org_id} first"
             ))
         })?;
-    // Where plans map (Autotask), the contract service must sell the org's plan's Service; a
-    // company-only link has no contract service and needs no plan.
+    // Where plans map (Autotask, ConnectWise), what carries the seats must sell what the org's
+    // plan maps to; a company-only link carries no seats and needs no plan.
     let plan_target = if mapper.maps_plans() && target.syncs_seats() {
         let plan = org.plan_id.as_ref().ok_or_else(|| {
             ApiError::Validation(vec![FieldError::new(
                 "plan_id",
-                format!("organization {org_id} has no plan; give it a plan mapped to a {} Service first", provider.display_name()),
+                format!(
+                    "organization {org_id} has no plan; give it a plan mapped at {} first",
+                    provider.display_name()
+                ),
             )])
         })?;
         let mapping = app
@@ -315,7 +361,7 @@ pub(super) async fn put_org(
                 ApiError::Validation(vec![FieldError::new(
                     "plan_id",
                     format!(
-                        "plan {plan} is not mapped to a {} Service yet; map the plan first",
+                        "plan {plan} is not mapped at {} yet; map the plan first",
                         provider.display_name()
                     ),
                 )])

@@ -137,6 +137,31 @@ pub struct HaloSettings {
     pub status_id: Option<i64>,
 }
 
+/// ConnectWise PSA: seat sync and the defaults of tickets opened for platform alerts. Statuses
+/// and types belong to a board.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectwiseSettings {
+    /// "Sync seat quantity".
+    #[serde(default)]
+    pub sync_seat_quantity: bool,
+    /// Service board id.
+    #[serde(default)]
+    pub board_id: Option<i64>,
+    /// Status id, one of the board's statuses.
+    #[serde(default)]
+    pub status_id: Option<i64>,
+    /// Ticket type id, one of the board's types (optional).
+    #[serde(default)]
+    pub type_id: Option<i64>,
+    /// Priority id.
+    #[serde(default)]
+    pub priority_id: Option<i64>,
+    /// Ticket source id (optional).
+    #[serde(default)]
+    pub source_id: Option<i64>,
+}
+
 /// NinjaOne: what the scheduled import brings in (seed 003).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,6 +193,8 @@ pub enum ProviderSettings {
     Halopsa(HaloSettings),
     /// NinjaOne settings.
     Ninjaone(NinjaSettings),
+    /// ConnectWise PSA settings.
+    Connectwise(ConnectwiseSettings),
 }
 
 impl ProviderSettings {
@@ -177,6 +204,7 @@ impl ProviderSettings {
             ProviderSettings::Autotask(_) => Provider::Autotask,
             ProviderSettings::Halopsa(_) => Provider::Halopsa,
             ProviderSettings::Ninjaone(_) => Provider::Ninjaone,
+            ProviderSettings::Connectwise(_) => Provider::Connectwise,
         }
     }
 
@@ -253,6 +281,29 @@ impl ProviderSettings {
                 }
             }
             ProviderSettings::Ninjaone(_) => {}
+            ProviderSettings::Connectwise(s) => {
+                let optional = [("type_id", s.type_id), ("source_id", s.source_id)];
+                let required = [
+                    ("board_id", s.board_id),
+                    ("status_id", s.status_id),
+                    ("priority_id", s.priority_id),
+                ];
+                for (field, value) in required.iter().chain(&optional) {
+                    check_vendor_id(field, *value, &mut errors);
+                }
+                // A partner who only syncs seats saves no ticket defaults; any of them needs
+                // the board, its status and a priority, or ConnectWise would pick its own.
+                if required.iter().chain(&optional).any(|(_, v)| v.is_some()) {
+                    for (field, value) in required {
+                        if value.is_none() {
+                            errors.push(FieldError::new(
+                                field,
+                                "is required with the other ticket defaults (board_id, status_id and priority_id come together)",
+                            ));
+                        }
+                    }
+                }
+            }
         }
         if errors.is_empty() {
             Ok(())
@@ -299,6 +350,7 @@ impl ProviderSettings {
             Provider::Autotask => ProviderSettings::Autotask(AutotaskSettings::default()),
             Provider::Halopsa => ProviderSettings::Halopsa(HaloSettings::default()),
             Provider::Ninjaone => ProviderSettings::Ninjaone(NinjaSettings::default()),
+            Provider::Connectwise => ProviderSettings::Connectwise(ConnectwiseSettings::default()),
         }
     }
 
@@ -307,6 +359,7 @@ impl ProviderSettings {
         match self {
             ProviderSettings::Autotask(s) => s.sync_seat_quantity,
             ProviderSettings::Halopsa(s) => s.sync_seat_quantity,
+            ProviderSettings::Connectwise(s) => s.sync_seat_quantity,
             ProviderSettings::Ninjaone(_) => false,
         }
     }
@@ -329,6 +382,9 @@ impl ProviderSettings {
                     && s.status.is_some()
             }
             ProviderSettings::Halopsa(s) => s.ticket_type_id.is_some() && s.priority_id.is_some(),
+            ProviderSettings::Connectwise(s) => {
+                s.board_id.is_some() && s.status_id.is_some() && s.priority_id.is_some()
+            }
             ProviderSettings::Ninjaone(_) => false,
         }
     }

@@ -72,6 +72,17 @@ pub enum VendorInstance {
         /// One of the fixed regions.
         region: NinjaRegion,
     },
+    /// ConnectWise PSA: the API host, the partner's login company and the codebase
+    /// `login/companyinfo` named (it moves when a cloud instance is upgraded).
+    Connectwise {
+        /// The API host, `api-na.myconnectwise.net` or an on-premise host (the sandbox's
+        /// `http://` origin in sandbox mode).
+        site: String,
+        /// The login company id (short name); a re-connect must keep it.
+        company_id: String,
+        /// Codebase path segment, `v4_6_release/` or `v2025_1/`.
+        codebase: String,
+    },
 }
 
 impl VendorInstance {
@@ -81,6 +92,7 @@ impl VendorInstance {
             VendorInstance::Autotask { .. } => Provider::Autotask,
             VendorInstance::Halopsa { .. } => Provider::Halopsa,
             VendorInstance::Ninjaone { .. } => Provider::Ninjaone,
+            VendorInstance::Connectwise { .. } => Provider::Connectwise,
         }
     }
 }

@@ -40,6 +40,21 @@ pub struct NinjaCredentials {
     pub client_secret: SecretString,
 }
 
+/// ConnectWise PSA: the site, the login company and an API member's key pair. The `clientId`
+/// is ours (deployment configuration), never the partner's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectwiseCredentials {
+    /// `na.myconnectwise.net`, its `api-` form, or an on-premise host.
+    pub site: String,
+    /// The company id typed at ConnectWise's login (not the display name).
+    pub company_id: String,
+    /// The API member's public key.
+    pub public_key: String,
+    /// The API member's private key.
+    pub private_key: SecretString,
+}
+
 /// What a Connect form sent, by provider.
 #[derive(Debug)]
 pub enum ConnectRequest {
@@ -49,6 +64,8 @@ pub enum ConnectRequest {
     Halopsa(HaloCredentials),
     /// NinjaOne.
     Ninjaone(NinjaCredentials),
+    /// ConnectWise PSA.
+    Connectwise(ConnectwiseCredentials),
 }
 
 #[cfg(test)]
@@ -69,5 +86,10 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{halo:?}").contains("halo-s3cr3t"));
+        let cw: ConnectwiseCredentials = serde_json::from_str(
+            r#"{"site": "na.myconnectwise.net", "company_id": "acme", "public_key": "pub", "private_key": "cw-s3cr3t"}"#,
+        )
+        .unwrap();
+        assert!(!format!("{cw:?}").contains("cw-s3cr3t"));
     }
 }

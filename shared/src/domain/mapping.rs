@@ -8,7 +8,7 @@ use super::{
     validation::{check_required_vendor_id, check_vendor_id},
 };
 
-/// What a plan maps to. Only Autotask bills plans as Services.
+/// What a plan maps to: an Autotask Service, or a ConnectWise catalog product.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "provider", rename_all = "lowercase")]
 pub enum PlanTarget {
@@ -17,6 +17,11 @@ pub enum PlanTarget {
         /// Services entity id.
         service_id: i64,
     },
+    /// A ConnectWise procurement catalog product, sold as agreement additions.
+    Connectwise {
+        /// Catalog item id.
+        product_id: i64,
+    },
 }
 
 impl PlanTarget {
@@ -24,6 +29,7 @@ impl PlanTarget {
     pub fn provider(&self) -> Provider {
         match self {
             PlanTarget::Autotask { .. } => Provider::Autotask,
+            PlanTarget::Connectwise { .. } => Provider::Connectwise,
         }
     }
 }
@@ -71,6 +77,15 @@ pub enum OrgTarget {
         /// Organization id.
         organization_id: i64,
     },
+    /// ConnectWise PSA: company + agreement + the addition that carries the seats.
+    Connectwise {
+        /// Company id.
+        company_id: i64,
+        /// Agreement id (of that company).
+        agreement_id: i64,
+        /// Addition id (of that agreement).
+        addition_id: i64,
+    },
 }
 
 impl OrgTarget {
@@ -81,6 +96,7 @@ impl OrgTarget {
             OrgTarget::Autotask { company_id, .. } => *company_id,
             OrgTarget::Halopsa { customer_id, .. } => *customer_id,
             OrgTarget::Ninjaone { organization_id } => *organization_id,
+            OrgTarget::Connectwise { company_id, .. } => *company_id,
         }
     }
 
@@ -92,7 +108,9 @@ impl OrgTarget {
                 contract_service_id,
                 ..
             } => contract_service_id.is_some(),
-            OrgTarget::Halopsa { .. } | OrgTarget::Ninjaone { .. } => true,
+            OrgTarget::Halopsa { .. }
+            | OrgTarget::Ninjaone { .. }
+            | OrgTarget::Connectwise { .. } => true,
         }
     }
 
@@ -102,6 +120,7 @@ impl OrgTarget {
             OrgTarget::Autotask { .. } => Provider::Autotask,
             OrgTarget::Halopsa { .. } => Provider::Halopsa,
             OrgTarget::Ninjaone { .. } => Provider::Ninjaone,
+            OrgTarget::Connectwise { .. } => Provider::Connectwise,
         }
     }
 
@@ -140,6 +159,15 @@ impl OrgTarget {
             }
             OrgTarget::Ninjaone { organization_id } => {
                 check_required_vendor_id("organization_id", organization_id, &mut errors);
+            }
+            OrgTarget::Connectwise {
+                company_id,
+                agreement_id,
+                addition_id,
+            } => {
+                check_required_vendor_id("company_id", company_id, &mut errors);
+                check_required_vendor_id("agreement_id", agreement_id, &mut errors);
+                check_required_vendor_id("addition_id", addition_id, &mut errors);
             }
         }
         if errors.is_empty() {

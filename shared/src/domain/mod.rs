@@ -26,13 +26,15 @@ pub use alert::{Alert, ticket_reference};
 pub use asset::{Asset, AssetFields, VendorDevice};
 pub use audit::{AuditAction, AuditRecord, Change, diff};
 pub use configuration::{
-    AssetSourceChoice, AutotaskSettings, Configuration, DEFAULT_OPPORTUNITY_STATUSES,
-    DEFAULT_TICKET_HISTORY_DAYS, HaloSettings, MAX_TICKET_HISTORY_DAYS, NinjaSettings,
-    ProviderSettings,
+    AssetSourceChoice, AutotaskSettings, Configuration, ConnectwiseSettings,
+    DEFAULT_OPPORTUNITY_STATUSES, DEFAULT_TICKET_HISTORY_DAYS, HaloSettings,
+    MAX_TICKET_HISTORY_DAYS, NinjaSettings, ProviderSettings,
 };
 pub use connection::{Connection, ConnectionStatus, NinjaRegion, VendorInstance};
 pub use consent::{CONSENT_TTL, ConsentSecrets, PendingConsent, pkce_challenge, state_hash};
-pub use credentials::{AutotaskCredentials, ConnectRequest, HaloCredentials, NinjaCredentials};
+pub use credentials::{
+    AutotaskCredentials, ConnectRequest, ConnectwiseCredentials, HaloCredentials, NinjaCredentials,
+};
 pub use idempotency::{
     IDEMPOTENCY_IN_FLIGHT, IDEMPOTENCY_TTL, IdempotencyRecord, IdempotentStep, StoredResponse,
 };

@@ -14,6 +14,8 @@ pub enum Provider {
     Halopsa,
     /// NinjaOne RMM.
     Ninjaone,
+    /// ConnectWise PSA (formerly ConnectWise Manage).
+    Connectwise,
 }
 
 /// What a provider is to the partner.
@@ -28,12 +30,17 @@ pub enum ProviderKind {
 
 /// The path or body named a provider we do not integrate with.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown provider {0:?}: expected one of autotask, halopsa, ninjaone")]
+#[error("unknown provider {0:?}: expected one of autotask, halopsa, ninjaone, connectwise")]
 pub struct UnknownProvider(pub String);
 
 impl Provider {
     /// Every provider, in the order the portal shows their cards.
-    pub const ALL: [Provider; 3] = [Provider::Autotask, Provider::Halopsa, Provider::Ninjaone];
+    pub const ALL: [Provider; 4] = [
+        Provider::Autotask,
+        Provider::Halopsa,
+        Provider::Ninjaone,
+        Provider::Connectwise,
+    ];
 
     /// The provider's name in paths, keys and JSON.
     pub fn as_str(self) -> &'static str {
@@ -41,6 +48,7 @@ impl Provider {
             Provider::Autotask => "autotask",
             Provider::Halopsa => "halopsa",
             Provider::Ninjaone => "ninjaone",
+            Provider::Connectwise => "connectwise",
         }
     }
 
@@ -50,13 +58,14 @@ impl Provider {
             Provider::Autotask => "Autotask",
             Provider::Halopsa => "HaloPSA",
             Provider::Ninjaone => "NinjaOne",
+            Provider::Connectwise => "ConnectWise PSA",
         }
     }
 
     /// PSA or RMM.
     pub fn kind(self) -> ProviderKind {
         match self {
-            Provider::Autotask | Provider::Halopsa => ProviderKind::Psa,
+            Provider::Autotask | Provider::Halopsa | Provider::Connectwise => ProviderKind::Psa,
             Provider::Ninjaone => ProviderKind::Rmm,
         }
     }

@@ -205,8 +205,15 @@ pub trait Connector: Send + Sync {
 pub trait Configurator: Send + Sync {
     /// The lists `options/{list}` serves.
     fn lists(&self) -> &'static [&'static str];
-    /// One list's choices (cached per connection).
-    async fn options(&self, session: &Session, list: &str) -> Result<Vec<Choice>, VendorError>;
+    /// One list's choices (cached per connection). `parent` is the record a dependent list
+    /// belongs to (a ConnectWise board's statuses); lists that hold every parent's choices at
+    /// once ignore it, and the API keeps the parent's.
+    async fn options(
+        &self,
+        session: &Session,
+        list: &str,
+        parent: Option<i64>,
+    ) -> Result<Vec<Choice>, VendorError>;
     /// Every value exists in its live list and the required fields are set.
     async fn check(
         &self,

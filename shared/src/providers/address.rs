@@ -78,6 +78,19 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a >= 240)
 }
 
+/// Whether a failed request was refused by the policy's resolver (a host that resolves to a
+/// non-public address), as opposed to a host that could not be reached.
+pub fn refused_by_policy(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.to_string().contains(NOT_PUBLIC) {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// The address policy of one deployment.
 #[derive(Clone)]
 pub struct AddressPolicy {
@@ -179,10 +192,11 @@ impl AddressPolicy {
     }
 }
 
+/// What every refusal of a non-public host says.
+const NOT_PUBLIC: &str = "is not a public internet address";
+
 fn not_public(host: &str) -> String {
-    format!(
-        "{host} is not a public internet address; vendor sites must be reachable on the internet"
-    )
+    format!("{host} {NOT_PUBLIC}; vendor sites must be reachable on the internet")
 }
 
 impl reqwest::dns::Resolve for AddressPolicy {

@@ -4,9 +4,13 @@
 pub mod address;
 pub mod autotask;
 pub mod budget;
+pub mod connectwise;
+mod deployment;
 pub mod halopsa;
 pub mod http;
 pub mod ninjaone;
+
+pub use deployment::{DeploymentSecret, DeploymentSecrets};
 
 use std::{sync::Arc, time::Duration};
 
@@ -18,7 +22,7 @@ use crate::{
 /// Every integration this build has, configured from the deployment settings.
 pub fn integrations(
     settings: &Settings,
-    autotask_code: autotask::IntegrationCode,
+    deployment: DeploymentSecrets,
 ) -> Result<Integrations, ConfigError> {
     let v = &settings.vendors;
     let autotask = autotask::AutotaskIntegration::new(autotask::AutotaskOptions {
@@ -27,7 +31,7 @@ pub fn integrations(
         per_endpoint: v.autotask_concurrency,
         hourly_budget: v.autotask_hourly_budget,
         timeout: Duration::from_secs(v.timeout_secs),
-        integration_code: autotask_code,
+        integration_code: deployment.autotask_integration_code,
     })
     .map_err(|e| ConfigError {
         var: "AUTOTASK_ZONE_LOOKUP_URL",
@@ -46,8 +50,16 @@ pub fn integrations(
         concurrency: 2,
         timeout: Duration::from_secs(v.timeout_secs),
     });
+    let connectwise = connectwise::ConnectwiseIntegration::new(connectwise::ConnectwiseOptions {
+        policy: address::AddressPolicy::system(v.allow_loopback),
+        client_id: deployment.connectwise_client_id,
+        minute_budget: v.connectwise_minute_budget,
+        concurrency: v.connectwise_concurrency,
+        timeout: Duration::from_secs(v.timeout_secs),
+    });
     Ok(Integrations::default()
         .with(Arc::new(autotask))
         .with(Arc::new(halopsa))
-        .with(Arc::new(ninjaone)))
+        .with(Arc::new(ninjaone))
+        .with(Arc::new(connectwise)))
 }

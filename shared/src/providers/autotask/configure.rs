@@ -223,7 +223,12 @@ impl Configurator for AutotaskIntegration {
         &LIST_NAMES
     }
 
-    async fn options(&self, session: &Session, list: &str) -> Result<Vec<Choice>, VendorError> {
+    async fn options(
+        &self,
+        session: &Session,
+        list: &str,
+        _parent: Option<i64>,
+    ) -> Result<Vec<Choice>, VendorError> {
         let (_, source, _) = LISTS
             .iter()
             .find(|(name, ..)| *name == list)

@@ -195,7 +195,12 @@ impl Mapper for AutotaskIntegration {
     }
 
     async fn check_plan(&self, session: &Session, target: &PlanTarget) -> Result<(), VendorError> {
-        let PlanTarget::Autotask { service_id } = *target;
+        let PlanTarget::Autotask { service_id } = *target else {
+            return Err(VendorError::invalid(
+                "plan_id",
+                "is not mapped to an Autotask service",
+            ));
+        };
         let service: Option<Service> = self
             .client(session)
             .await?
@@ -273,10 +278,7 @@ impl Mapper for AutotaskIntegration {
         plans: &[PlanTarget],
         orgs: &[OrgTarget],
     ) -> Result<(Vec<bool>, Vec<bool>), VendorError> {
-        let service_ids: Vec<i64> = plans
-            .iter()
-            .map(|PlanTarget::Autotask { service_id }| *service_id)
-            .collect();
+        let service_ids: Vec<i64> = plans.iter().filter_map(service_of).collect();
         let links: Vec<(i64, Option<i64>, Option<i64>)> = orgs
             .iter()
             .filter_map(|t| match *t {
@@ -336,8 +338,8 @@ impl Mapper for AutotaskIntegration {
             contract_services.iter().map(|c| (c.id, c)).collect();
         let plans_broken = plans
             .iter()
-            .map(|PlanTarget::Autotask { service_id }| {
-                !active_services.get(service_id).copied().unwrap_or(false)
+            .map(|t| {
+                service_of(t).is_none_or(|id| !active_services.get(&id).copied().unwrap_or(false))
             })
             .collect();
         let orgs_broken = orgs
@@ -420,5 +422,13 @@ fn check_contract(
                     ));
             }
         }
+    }
+}
+
+/// The Autotask service a plan maps to.
+fn service_of(target: &PlanTarget) -> Option<i64> {
+    match *target {
+        PlanTarget::Autotask { service_id } => Some(service_id),
+        _ => None,
     }
 }

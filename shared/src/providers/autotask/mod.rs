@@ -31,32 +31,17 @@ pub use client::{Limits, PAGE};
 use configure::choices;
 use wire::{FieldInfo, Fields};
 
-use super::http;
+use super::{DeploymentSecret, http};
 use crate::{
     domain::{Provider, TenantId, VendorInstance},
     ports::{
-        Configurator, Connector, Importer, Integration, Mapper, OpportunityDesk, SeatSync,
-        SecretName, Secrets, Session, TicketDesk, VendorError,
+        Configurator, Connector, Importer, Integration, Mapper, OpportunityDesk, SeatSync, Session,
+        TicketDesk, VendorError,
     },
 };
 
 /// How long picklists are trusted before they are read again.
 const PICKLIST_TTL: Duration = Duration::from_secs(15 * 60);
-
-/// Where our vendor integration code (the `ApiIntegrationCode` header) comes from.
-pub enum IntegrationCode {
-    /// Given directly (local runner: `AUTOTASK_INTEGRATION_CODE`).
-    Value(SecretString),
-    /// Read once, on first use, from a deployment secret (Lambda).
-    Secret {
-        /// The secret's name.
-        name: SecretName,
-        /// Where to read it.
-        secrets: Arc<dyn Secrets>,
-    },
-    /// Not configured: connecting is refused with a clear error.
-    Missing,
-}
 
 /// Deployment settings of the Autotask integration.
 pub struct AutotaskOptions {
@@ -70,8 +55,8 @@ pub struct AutotaskOptions {
     pub hourly_budget: u32,
     /// Per-request timeout.
     pub timeout: Duration,
-    /// Our integration code.
-    pub integration_code: IntegrationCode,
+    /// Our integration code (the `ApiIntegrationCode` header).
+    pub integration_code: DeploymentSecret,
 }
 
 /// The Autotask integration. Built once per cold start; per-connection state (limits,
@@ -123,25 +108,10 @@ impl AutotaskIntegration {
 
     async fn integration_code(&self) -> Result<&SecretString, VendorError> {
         self.code
-            .get_or_try_init(|| async {
-                match &self.options.integration_code {
-                    IntegrationCode::Value(v) => Ok(v.clone()),
-                    IntegrationCode::Secret { name, secrets } => {
-                        secrets.get(name).await.ok().flatten().ok_or_else(|| {
-                            VendorError::IntegrationRefused {
-                                detail:
-                                    "this deployment's Autotask integration code could not be read"
-                                        .into(),
-                                vendor_message: None,
-                            }
-                        })
-                    }
-                    IntegrationCode::Missing => Err(VendorError::IntegrationRefused {
-                        detail: "this deployment has no Autotask integration code configured"
-                            .into(),
-                        vendor_message: None,
-                    }),
-                }
+            .get_or_try_init(|| {
+                self.options
+                    .integration_code
+                    .resolve("Autotask integration code")
             })
             .await
     }

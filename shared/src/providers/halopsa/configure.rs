@@ -121,7 +121,12 @@ impl Configurator for HaloIntegration {
         &LISTS
     }
 
-    async fn options(&self, session: &Session, list: &str) -> Result<Vec<Choice>, VendorError> {
+    async fn options(
+        &self,
+        session: &Session,
+        list: &str,
+        _parent: Option<i64>,
+    ) -> Result<Vec<Choice>, VendorError> {
         Ok(self.list(session, list).await?.as_ref().clone())
     }
 

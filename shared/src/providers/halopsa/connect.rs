@@ -17,7 +17,10 @@ use super::{
 use crate::{
     domain::{ConnectRequest, FieldError, TenantId, VendorInstance},
     ports::{Connected, Connector, VendorError},
-    providers::http::{CountedSend, retry_after, transport_error},
+    providers::{
+        address::refused_by_policy,
+        http::{CountedSend, retry_after, transport_error},
+    },
 };
 
 /// Domains of Halo's hosted instances: an authorisation server there may differ from the site
@@ -108,13 +111,7 @@ impl HaloIntegration {
 fn unreachable_site(site: &Url, e: &reqwest::Error) -> VendorError {
     let host = site.host_str().unwrap_or("the site");
     // The address policy's resolver refuses non-public hosts at connection time.
-    let mut source = std::error::Error::source(e);
-    let mut refused = false;
-    while let Some(s) = source {
-        refused |= s.to_string().contains("not a public internet address");
-        source = s.source();
-    }
-    if refused {
+    if refused_by_policy(e) {
         return field(
             "site_url",
             format!("{host} is not a public internet address"),
