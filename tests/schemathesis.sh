@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The API against its document: starts the local runner (sandbox vendors, a fresh data
-# directory, a free port), connects, configures and maps all three providers the way the README
+# directory, a free port), connects, configures and maps all four providers the way the README
 # does, then runs schemathesis with every check and every phase (examples, coverage, fuzzing,
 # stateful) with an admin token. Any failure fails the script. Installs schemathesis (exact
 # version) into a cached venv. SCHEMATHESIS_EXAMPLES bounds the examples per operation.
@@ -69,6 +69,13 @@ consent="$(curl -s -X POST "$B/v1/integrations/ninjaone/connect" -H "$H" -H "$J"
 curl -s -o /dev/null -L "$consent"
 call PUT /v1/organizations/acme-ninja '{"name":"ACME Dental, Inc.","seats":3}'
 call POST /v1/integrations/ninjaone/org-mappings/auto-match '{}'
+call POST /v1/integrations/connectwise/connect "$(field connectwise site company_id public_key private_key)"
+call PUT /v1/integrations/connectwise/configuration \
+  '{"sync_seat_quantity":true,"board_id":1,"status_id":1,"type_id":101,"priority_id":3,"source_id":6}'
+call PUT /v1/plans/backup-cw '{"name":"Managed Backup (ConnectWise)"}'
+call PUT /v1/integrations/connectwise/plan-mappings/backup-cw '{"product_id":1001}'
+call PUT /v1/organizations/acme-cw '{"name":"Acme Corporation","plan_id":"backup-cw","seats":12}'
+call PUT /v1/integrations/connectwise/org-mappings/acme-cw '{"company_id":1004,"agreement_id":1008,"addition_id":1012}'
 run() { # provider body: starts a sync and prints the run's id
   curl -s -X POST "$B/v1/integrations/$1/sync" -H "$H" -H "$J" -d "$2" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
@@ -76,7 +83,8 @@ run() { # provider body: starts a sync and prints the run's id
 AUTOTASK_RUN="$(run autotask '{"kinds":["seats","customers","contacts","locations","assets","tickets","opportunities","agreements"]}')"
 HALOPSA_RUN="$(run halopsa '{"kinds":["seats"]}')"
 NINJAONE_RUN="$(run ninjaone '{"kinds":["assets"]}')"
-export AUTOTASK_RUN HALOPSA_RUN NINJAONE_RUN
+CONNECTWISE_RUN="$(run connectwise '{"kinds":["seats"]}')"
+export AUTOTASK_RUN HALOPSA_RUN NINJAONE_RUN CONNECTWISE_RUN
 
 echo "==> schemathesis: every check, every phase, $examples examples per operation"
 "$venv/bin/schemathesis" --config-file "$root/tests/schemathesis.toml" run "$root/infra/openapi.yaml" \

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The portal's typed client compiles: generates TypeScript types from infra/openapi.yaml with
-# openapi-typescript and type-checks usage.ts (what the portal does: connect Autotask, read
-# the options, save a configuration, map an organization, start a sync, read the run) with
-# tsc --noEmit. Installs both (exact versions of package.json) into a cached folder.
+# openapi-typescript and type-checks usage.ts (what the portal does: connect Autotask or
+# ConnectWise, read the options, save a configuration, map a plan and an organization, start a
+# sync, read the run, raise a ticket) with tsc --noEmit. Installs both (exact versions of package.json) into a cached folder.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"

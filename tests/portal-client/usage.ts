@@ -1,7 +1,9 @@
 // What the portal does with the API, typed by the types openapi-typescript generates from
 // infra/openapi.yaml: connect Autotask, read the options, save a configuration, map an
 // organization, start a sync and read the run; then seed 004's defaults, the seven imports,
-// the imported tickets and an opportunity. `tsc --noEmit` must accept it unchanged.
+// the imported tickets and an opportunity; then ConnectWise PSA: connect, a board's lists,
+// the ticket defaults, a plan and an organization linked, a ticket for an alert.
+// `tsc --noEmit` must accept it unchanged.
 import type { components, paths } from "./api";
 
 type Problem = components["schemas"]["Problem"];
@@ -29,6 +31,22 @@ type OpportunityForm =
   paths["/v1/integrations/autotask/opportunities"]["post"]["requestBody"]["content"]["application/json"];
 type OpportunityAnswer =
   paths["/v1/integrations/autotask/opportunities"]["post"]["responses"]["201"]["content"]["application/json"];
+type CwConnectForm =
+  paths["/v1/integrations/connectwise/connect"]["post"]["requestBody"]["content"]["application/json"];
+type CwOptions =
+  paths["/v1/integrations/connectwise/options/statuses"]["get"]["responses"]["200"]["content"]["application/json"];
+type CwSettingsForm =
+  paths["/v1/integrations/connectwise/configuration"]["put"]["requestBody"]["content"]["application/json"];
+type CwCatalog =
+  paths["/v1/integrations/connectwise/catalog/additions"]["get"]["responses"]["200"]["content"]["application/json"];
+type CwPlanLink =
+  paths["/v1/integrations/connectwise/plan-mappings/{plan_id}"]["put"]["requestBody"]["content"]["application/json"];
+type CwOrgLink =
+  paths["/v1/integrations/connectwise/org-mappings/{org_id}"]["put"]["requestBody"]["content"]["application/json"];
+type AlertForm =
+  paths["/v1/integrations/connectwise/tickets"]["post"]["requestBody"]["content"]["application/json"];
+type TicketAnswer =
+  paths["/v1/integrations/connectwise/tickets"]["post"]["responses"]["201"]["content"]["application/json"];
 
 /** A call's answer: the body on success, the problem otherwise. */
 type Answer<T> = { ok: true; status: number; body: T } | { ok: false; status: number; problem: Problem };
@@ -157,4 +175,76 @@ export async function importAndRaiseOpportunity(
   );
   if (!raised.ok) return show(raised.problem, fieldError);
   return `${open.length} open tickets (${open.join(", ")}); opportunity ${raised.body.opportunity_id} ${raised.body.action}`;
+}
+
+export async function setUpConnectwise(
+  token: string,
+  fieldError: (field: string, message: string) => void,
+): Promise<string> {
+  const form: CwConnectForm = {
+    site: "na.myconnectwise.net",
+    company_id: "yourcompany",
+    public_key: "from-the-api-member",
+    private_key: "from-the-api-member",
+  };
+  const connected = await call<Connected>(
+    "POST",
+    "/v1/integrations/connectwise/connect",
+    token,
+    form,
+    crypto.randomUUID(),
+  );
+  if (!connected.ok) return show(connected.problem, fieldError);
+
+  const boards = await call<CwOptions>("GET", "/v1/integrations/connectwise/options/boards", token);
+  if (!boards.ok) return show(boards.problem, fieldError);
+  const board = boards.body.items[0];
+  if (board === undefined) return "ConnectWise has no service board";
+  const statuses = await call<CwOptions>(
+    "GET",
+    `/v1/integrations/connectwise/options/statuses?parent=${board.id}`,
+    token,
+  );
+  if (!statuses.ok) return show(statuses.problem, fieldError);
+  const status = statuses.body.items.find((s) => s.is_default) ?? statuses.body.items[0];
+  if (status === undefined) return `board ${board.label} has no open status`;
+  const settings: CwSettingsForm = {
+    sync_seat_quantity: true,
+    board_id: board.id,
+    status_id: status.id,
+    priority_id: 3,
+  };
+  const saved = await call("PUT", "/v1/integrations/connectwise/configuration", token, settings);
+  if (!saved.ok) return show(saved.problem, fieldError);
+
+  const additions = await call<CwCatalog>(
+    "GET",
+    "/v1/integrations/connectwise/catalog/additions?agreement_id=1008",
+    token,
+  );
+  if (!additions.ok) return show(additions.problem, fieldError);
+  const addition = additions.body.items.find((a) => a.active);
+  if (addition?.service_id === undefined) return "the agreement has no active addition";
+  const plan: CwPlanLink = { product_id: addition.service_id };
+  const planned = await call("PUT", "/v1/integrations/connectwise/plan-mappings/backup", token, plan);
+  if (!planned.ok) return show(planned.problem, fieldError);
+  const link: CwOrgLink = { company_id: 1004, agreement_id: 1008, addition_id: addition.id };
+  const linked = await call("PUT", "/v1/integrations/connectwise/org-mappings/acme", token, link);
+  if (!linked.ok) return show(linked.problem, fieldError);
+
+  const alert: AlertForm = {
+    org_id: "acme",
+    dedupe_key: "backup-failed:acme",
+    title: "Backup failed",
+    description: "3 mailboxes failed twice",
+  };
+  const ticket = await call<TicketAnswer>(
+    "POST",
+    "/v1/integrations/connectwise/tickets",
+    token,
+    alert,
+    crypto.randomUUID(),
+  );
+  if (!ticket.ok) return show(ticket.problem, fieldError);
+  return `ticket ${ticket.body.ticket_id} ${ticket.body.action}`;
 }

@@ -1077,3 +1077,60 @@ async fn two_partners_never_share_connections_or_data() {
         .await;
     assert_eq!(ours.body["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn revoke_forgets_everything_and_stops_a_running_sync() {
+    let w = world().await;
+    configured(&w).await;
+    let backup = product(&w, "BACKUP-SEAT");
+    for i in 0..30 {
+        let link_ids = w.sandbox.with(|s| {
+            let company = s.add_company(&format!("Customer {i}"));
+            let agreement = s.add_agreement(company, "Managed Services", "Active");
+            (
+                company,
+                agreement,
+                s.add_addition(agreement, backup, 1, false),
+            )
+        });
+        let org_id = format!("org-{i}");
+        org(&w, &org_id, &format!("Customer {i}"), 5, Some("backup")).await;
+        link(&w, &org_id, link_ids).await;
+    }
+    // 30 agreement reads and 30 writes, 4 at once, take at least 1.2 s: the revoke lands
+    // inside the run.
+    w.sandbox.with(|s| s.latency = Duration::from_millis(80));
+    let writes_before = w.sandbox.with(|s| s.writes);
+    let started = w
+        .portal
+        .post("/v1/integrations/connectwise/sync", &w.admin, json!({}))
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let revoked = w
+        .portal
+        .delete("/v1/integrations/connectwise", &w.admin)
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    let writes_at_revoke = w.sandbox.with(|s| s.writes);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let writes_after = w.sandbox.with(|s| s.writes);
+    assert!(
+        writes_after <= writes_at_revoke + 4,
+        "at most the writes already in flight landed: {writes_at_revoke} -> {writes_after}"
+    );
+    assert!(writes_after - writes_before < 30, "the run stopped writing");
+    let cards = w.portal.get("/v1/integrations", &w.admin).await;
+    assert_eq!(
+        (
+            card(&cards)["status"].as_str(),
+            card(&cards)["configured"].as_bool(),
+            card(&cards)["org_mappings"].as_u64()
+        ),
+        (Some("not_connected"), Some(false), Some(0))
+    );
+    assert_eq!(
+        w.portal.secret_of(TENANT, Provider::Connectwise).await,
+        None
+    );
+}

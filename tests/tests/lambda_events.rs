@@ -51,7 +51,7 @@ async fn each_function_answers_its_routes_from_real_events() {
 
     let list = invoke(&app, Function::Configure, "configure-list-integrations").await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
-    assert_eq!(list.body["integrations"].as_array().unwrap().len(), 3);
+    assert_eq!(list.body["integrations"].as_array().unwrap().len(), 4);
 
     let doc = invoke(&app, Function::Configure, "configure-openapi").await;
     assert_eq!(
