@@ -18,7 +18,8 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
     config::Settings,
-    domain::Provider,
+    domain::{OrgId, OrgMapping, OrgTarget, Organization, Provider, TenantId},
+    ports::Expect,
     providers::{DeploymentSecret, DeploymentSecrets},
 };
 
@@ -673,6 +674,10 @@ async fn reconnecting_with_new_keys_keeps_configuration_and_mappings() {
         .await;
     assert_eq!(reconnected.status, StatusCode::OK, "{}", reconnected.body);
     assert_eq!(reconnected.body["reconnected"], true);
+    assert_eq!(
+        reconnected.body["instance"]["company_id"], DEMO_COMPANY,
+        "ConnectWise's own spelling of the company is kept"
+    );
     let config = w
         .portal
         .get("/v1/integrations/connectwise/configuration", &w.admin)
@@ -1133,4 +1138,67 @@ async fn revoke_forgets_everything_and_stops_a_running_sync() {
         w.portal.secret_of(TENANT, Provider::Connectwise).await,
         None
     );
+}
+
+/// 300 organizations on 300 agreements: the mapping rows are checked in bulk, with `id in (...)`
+/// lists split so no URL passes ConnectWise's 2,000 characters (the sandbox refuses longer
+/// ones), and additions read once per agreement.
+#[tokio::test]
+async fn many_rows_are_checked_in_bulk_within_the_url_limit() {
+    let w = world().await;
+    configured(&w).await;
+    let backup = product(&w, "BACKUP-SEAT");
+    let tenant = TenantId::new(TENANT).unwrap();
+    let app = &w.portal.runner.app;
+    for i in 0..300 {
+        let (company_id, agreement_id, addition_id) = w.sandbox.with(|s| {
+            let company = s.add_company(&format!("Customer {i}"));
+            let agreement = s.add_agreement(company, "Managed Services", "Active");
+            (company, agreement, s.add_addition(agreement, backup, 1, false))
+        });
+        let org = OrgId::new(format!("org-{i:03}")).unwrap();
+        let now = app.clock.now();
+        app.store
+            .put_organization(
+                &tenant,
+                &Organization {
+                    id: org.clone(),
+                    name: format!("Customer {i}"),
+                    plan_id: None,
+                    seats: 1,
+                    updated_at: now,
+                },
+            )
+            .await
+            .unwrap();
+        app.store
+            .put_org_mapping(
+                &tenant,
+                &OrgMapping {
+                    org_id: org,
+                    target: OrgTarget::Connectwise {
+                        company_id,
+                        agreement_id,
+                        addition_id,
+                    },
+                    updated_at: now,
+                    version: 0,
+                },
+                Expect::Absent,
+            )
+            .await
+            .unwrap();
+    }
+    let calls = w.sandbox.with(|s| s.calls);
+    let rows = w
+        .portal
+        .get("/v1/integrations/connectwise/org-mappings", &w.admin)
+        .await;
+    assert!(rows.body["state_error"].is_null(), "{}", rows.body);
+    let items = rows.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 300);
+    assert!(items.iter().all(|r| r["state"] == "linked"));
+    let used = w.sandbox.with(|s| s.calls) - calls;
+    // 300 additions reads, and a few split lists each of companies and agreements.
+    assert!((302..=320).contains(&used), "{used} calls");
 }

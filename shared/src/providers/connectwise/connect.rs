@@ -73,10 +73,23 @@ pub fn api_origin(
 }
 
 impl ConnectwiseIntegration {
-    async fn codebase(&self, origin: &Url, company_id: &str) -> Result<String, VendorError> {
+    /// The codebase, and the company id as ConnectWise spells it: whether the Basic
+    /// credentials' company is case-sensitive is unconfirmed, so they use ConnectWise's own
+    /// spelling.
+    async fn codebase(
+        &self,
+        origin: &Url,
+        company_id: &str,
+    ) -> Result<(String, String), VendorError> {
         let host = origin.host_str().unwrap_or("the site").to_owned();
         match company_info(self.http(), origin, company_id).await {
-            Ok(Some(info)) => Ok(info.codebase.expect("checked by company_info")),
+            Ok(Some(info)) => {
+                let spelled = info
+                    .company_id
+                    .filter(|c| c.eq_ignore_ascii_case(company_id))
+                    .unwrap_or_else(|| company_id.to_owned());
+                Ok((info.codebase.expect("checked by company_info"), spelled))
+            }
             Ok(None) => Err(field(
                 "company_id",
                 format!(
@@ -180,7 +193,7 @@ impl Connector for ConnectwiseIntegration {
         // Our clientId first: without it nothing below can work, and it is not the partner's
         // to fix.
         let client_id = self.client_id().await?;
-        let codebase = self.codebase(&origin, &company_id).await?;
+        let (codebase, company_id) = self.codebase(&origin, &company_id).await?;
         // A fresh connection: a budget or codebase of earlier keys must not prove these.
         let client = Client {
             http: self.http(),

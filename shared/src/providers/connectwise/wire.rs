@@ -11,6 +11,9 @@ pub struct CompanyInfo {
     /// `v4_6_release/` on premise, a versioned path (`v2025_1/`) in the cloud.
     #[serde(default)]
     pub codebase: Option<String>,
+    /// The company id as ConnectWise spells it.
+    #[serde(default, rename = "CompanyID")]
+    pub company_id: Option<String>,
 }
 
 /// ConnectWise's error body: `{code, message, errors: [{code, message, field}]}`; the rate
