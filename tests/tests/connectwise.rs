@@ -1154,7 +1154,11 @@ async fn many_rows_are_checked_in_bulk_within_the_url_limit() {
         let (company_id, agreement_id, addition_id) = w.sandbox.with(|s| {
             let company = s.add_company(&format!("Customer {i}"));
             let agreement = s.add_agreement(company, "Managed Services", "Active");
-            (company, agreement, s.add_addition(agreement, backup, 1, false))
+            (
+                company,
+                agreement,
+                s.add_addition(agreement, backup, 1, false),
+            )
         });
         let org = OrgId::new(format!("org-{i:03}")).unwrap();
         let now = app.clock.now();

@@ -213,24 +213,42 @@ impl reqwest::dns::Resolve for AddressPolicy {
     }
 }
 
+/// A resolver for unit tests: names resolve from a table, anything else fails like an
+/// unknown host.
+#[cfg(test)]
+pub(crate) struct Table(pub std::collections::HashMap<&'static str, Vec<IpAddr>>);
+
+#[cfg(test)]
+impl Table {
+    /// A policy without loopback over `hosts`.
+    pub(crate) fn policy(hosts: &[(&'static str, &[&str])]) -> AddressPolicy {
+        let table = hosts
+            .iter()
+            .map(|(host, ips)| (*host, ips.iter().map(|ip| ip.parse().unwrap()).collect()))
+            .collect();
+        AddressPolicy {
+            allow_loopback: false,
+            lookup: Arc::new(Table(table)),
+        }
+    }
+}
+
+#[cfg(test)]
+#[async_trait]
+impl Lookup for Table {
+    async fn lookup(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+        self.0
+            .get(host)
+            .map(|ips| ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "unknown host"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
     use super::*;
-
-    /// Names resolve from a table; anything else fails like an unknown host.
-    struct Table(HashMap<&'static str, Vec<IpAddr>>);
-
-    #[async_trait]
-    impl Lookup for Table {
-        async fn lookup(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-            self.0
-                .get(host)
-                .map(|ips| ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect())
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "unknown host"))
-        }
-    }
 
     fn policy() -> AddressPolicy {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();

@@ -264,48 +264,20 @@ impl Connector for ConnectwiseIntegration {
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        collections::HashMap,
-        io,
-        net::{IpAddr, SocketAddr},
-    };
-
-    use async_trait::async_trait;
-
     use super::*;
-    use crate::providers::address::{AddressPolicy, Lookup};
-
-    /// Names resolve from a table; anything else fails like an unknown host.
-    struct Table(HashMap<&'static str, Vec<IpAddr>>);
-
-    #[async_trait]
-    impl Lookup for Table {
-        async fn lookup(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-            self.0
-                .get(host)
-                .map(|ips| ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect())
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "unknown host"))
-        }
-    }
+    use crate::providers::address::{AddressPolicy, Table};
 
     fn policy() -> AddressPolicy {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        AddressPolicy {
-            allow_loopback: false,
-            lookup: Arc::new(Table(HashMap::from([
-                ("api-na.myconnectwise.net", vec![ip("52.20.1.10")]),
-                ("api-eu.myconnectwise.net", vec![ip("52.20.1.11")]),
-                ("api-aus.myconnectwise.net", vec![ip("52.20.1.12")]),
-                ("api-staging.connectwisedev.com", vec![ip("52.20.1.13")]),
-                ("cw.partner.example", vec![ip("52.56.10.20")]),
-                ("intranet.partner.example", vec![ip("10.1.2.3")]),
-                (
-                    "split.partner.example",
-                    vec![ip("52.56.10.21"), ip("192.168.1.9")],
-                ),
-                ("metadata.partner.example", vec![ip("169.254.169.254")]),
-            ]))),
-        }
+        Table::policy(&[
+            ("api-na.myconnectwise.net", &["52.20.1.10"]),
+            ("api-eu.myconnectwise.net", &["52.20.1.11"]),
+            ("api-aus.myconnectwise.net", &["52.20.1.12"]),
+            ("api-staging.connectwisedev.com", &["52.20.1.13"]),
+            ("cw.partner.example", &["52.56.10.20"]),
+            ("intranet.partner.example", &["10.1.2.3"]),
+            ("split.partner.example", &["52.56.10.21", "192.168.1.9"]),
+            ("metadata.partner.example", &["169.254.169.254"]),
+        ])
     }
 
     /// The address policy table, as HaloPSA's site URL has it, plus the cloud host mapping.
