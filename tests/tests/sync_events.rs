@@ -501,3 +501,90 @@ async fn http_requests_reach_sync_through_the_same_function() {
     assert_eq!(response["statusCode"], 409, "{response}");
     assert!(response["body"].as_str().unwrap().contains("not connected"));
 }
+
+/// An organization mapped at Autotask and at ConnectWise: an "Alert Raised" event opens a
+/// ticket at both, and "Organization Seats Changed" queues a seat sync for each.
+#[tokio::test]
+async fn platform_events_reach_every_psa_that_maps_the_organization() {
+    use sandbox::connectwise;
+    use shared::aws::DeploymentSources;
+
+    let sdk = integration_tests::moto().await;
+    let table = integration_tests::moto_table(&sdk).await;
+    let queue_url = integration_tests::moto_queue(&sdk).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sandbox = Sandbox::demo().await;
+    let cw = connectwise::Sandbox::demo().await;
+    let settings =
+        integration_tests::sandbox_settings(&sandbox, &format!("test-{}", ulid::Ulid::new()));
+    let app = shared::aws::app(
+        &sdk,
+        &table,
+        settings,
+        DeploymentSources {
+            autotask_integration_code: SecretSource::Value(SecretString::from(
+                DEMO_INTEGRATION_CODE,
+            )),
+            connectwise_client_id: SecretSource::Value(SecretString::from(
+                connectwise::DEMO_CLIENT_ID,
+            )),
+        },
+        Some(queue_url.clone()),
+    )
+    .unwrap();
+    let env = Env {
+        app,
+        sdk,
+        sqs,
+        queue_url,
+        sandbox,
+    };
+    mapped(&env, 10).await;
+    let app = &env.app;
+    call(
+        app,
+        "POST",
+        "/v1/integrations/connectwise/connect",
+        json!({"site": cw.site(), "company_id": connectwise::DEMO_COMPANY, "public_key": connectwise::DEMO_PUBLIC_KEY, "private_key": connectwise::DEMO_PRIVATE_KEY}),
+    )
+    .await;
+    call(
+        app,
+        "PUT",
+        "/v1/integrations/connectwise/configuration",
+        json!({"sync_seat_quantity": true, "board_id": 1, "status_id": 1, "priority_id": 3}),
+    )
+    .await;
+    call(
+        app,
+        "PUT",
+        "/v1/integrations/connectwise/plan-mappings/backup",
+        json!({"product_id": 1001}),
+    )
+    .await;
+    call(
+        app,
+        "PUT",
+        "/v1/integrations/connectwise/org-mappings/acme",
+        json!({"company_id": 1004, "agreement_id": 1008, "addition_id": 1012}),
+    )
+    .await;
+
+    let ticket = handle(app, fixture("eventbridge/alert-raised.json"))
+        .await
+        .unwrap();
+    let acted: Vec<&str> = ticket["acted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a[0].as_str().unwrap())
+        .collect();
+    assert_eq!(acted, ["autotask", "connectwise"], "{ticket}");
+    assert_eq!(env.sandbox.with(|s| s.raised_tickets()), 1);
+    assert_eq!(cw.with(|s| s.tickets.len()), 1);
+    let seats = handle(app, fixture("eventbridge/seats-changed.json"))
+        .await
+        .unwrap();
+    assert_eq!(seats["acted"].as_array().unwrap().len(), 2, "{seats}");
+    assert_eq!(queue_depth(&env).await, 2, "one seat sync per PSA");
+}
