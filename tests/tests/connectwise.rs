@@ -1206,3 +1206,44 @@ async fn many_rows_are_checked_in_bulk_within_the_url_limit() {
     // 300 additions reads, and a few split lists each of companies and agreements.
     assert!((302..=320).contains(&used), "{used} calls");
 }
+
+/// An agreement with more additions than a page holds: seat sync pages forward-only by
+/// `pageId`, keeping its conditions; a `Link` to another host is not followed, so the keys
+/// never go there.
+#[tokio::test]
+async fn forward_only_pages_follow_links_only_on_the_connections_own_host() {
+    let w = world().await;
+    configured(&w).await;
+    let (acme, acme_ms, acme_backup) = acme_backup(&w);
+    let backup = product(&w, "BACKUP-SEAT");
+    w.sandbox.with(|s| {
+        for _ in 0..1100 {
+            s.add_addition(acme_ms, backup, 1, false);
+        }
+    });
+    org(&w, "acme", "Acme Corporation", 17, Some("backup")).await;
+    link(&w, "acme", (acme, acme_ms, acme_backup)).await;
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere_origin = format!("http://{}", elsewhere.local_addr().unwrap());
+    w.sandbox
+        .with(|s| s.link_origin = Some(elsewhere_origin.clone()));
+    let refused = sync(&w).await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not followed"),
+        "{refused}"
+    );
+    let accepted = tokio::time::timeout(Duration::from_millis(100), elsewhere.accept()).await;
+    assert!(accepted.is_err(), "nothing was sent to the other host");
+
+    w.sandbox.with(|s| s.link_origin = None);
+    let calls = w.sandbox.with(|s| s.calls);
+    let run = sync(&w).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(w.sandbox.with(|s| s.quantity_of(acme_backup)), Some(17.0));
+    // Two pages of additions (1,103 of them), one write.
+    assert_eq!(w.sandbox.with(|s| s.calls) - calls, 3);
+}

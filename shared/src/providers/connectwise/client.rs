@@ -192,7 +192,7 @@ impl Client<'_> {
         })
     }
 
-    fn authorization(&self) -> Result<HeaderValue, VendorError> {
+    fn authorization(&self) -> HeaderValue {
         let raw = format!(
             "{}+{}:{}",
             self.endpoint.company_id,
@@ -203,9 +203,9 @@ impl Client<'_> {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(raw)
         ))
-        .map_err(|_| VendorError::invalid("public_key", "contains characters HTTP cannot carry"))?;
+        .expect("base64 is a valid header value");
         value.set_sensitive(true);
-        Ok(value)
+        value
     }
 
     fn client_id(&self) -> Result<HeaderValue, VendorError> {
@@ -222,20 +222,20 @@ impl Client<'_> {
     }
 
     /// Looks the codebase up again; true when it moved (the caller retries on the new path).
-    async fn refresh_codebase(&self) -> Result<bool, VendorError> {
+    async fn refresh_codebase(&self) -> bool {
         let info = company_info(self.http, &self.endpoint.origin, &self.endpoint.company_id)
             .await
             .ok()
             .flatten();
         let Some(fresh) = info.and_then(|i| i.codebase) else {
-            return Ok(false);
+            return false;
         };
         if fresh == self.codebase() {
-            return Ok(false);
+            return false;
         }
         tracing::info!(codebase = %fresh, "ConnectWise moved this company's codebase; following it");
         *self.conn.codebase.lock().expect("codebase lock") = Some(fresh);
-        Ok(true)
+        true
     }
 
     /// `GET {path}`; `None` when ConnectWise has no such record.
@@ -408,7 +408,7 @@ impl Client<'_> {
             let mut request = self
                 .http
                 .request(method.clone(), self.url(path, query))
-                .header(header::AUTHORIZATION, self.authorization()?)
+                .header(header::AUTHORIZATION, self.authorization())
                 .header("clientId", self.client_id()?)
                 .header(
                     header::ACCEPT,
@@ -458,7 +458,7 @@ impl Client<'_> {
                     // A record that does not exist says so; anything else may be the old
                     // codebase of an upgraded cloud instance.
                     let record_missing = error.code.as_deref() == Some("NotFound");
-                    if !record_missing && !refreshed && self.refresh_codebase().await? {
+                    if !record_missing && !refreshed && self.refresh_codebase().await {
                         refreshed = true;
                         attempt -= 1;
                         continue;

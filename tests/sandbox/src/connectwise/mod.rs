@@ -107,6 +107,8 @@ pub struct State {
     pub max_in_flight: usize,
     /// Faults to inject.
     pub faults: Vec<Fault>,
+    /// Where `Link` headers point instead of this sandbox (a misbehaving proxy, say).
+    pub link_origin: Option<String>,
     window: VecDeque<Instant>,
     in_flight: usize,
     next_id: i64,
@@ -152,6 +154,7 @@ impl State {
             service_time: Duration::ZERO,
             max_in_flight: 0,
             faults: Vec::new(),
+            link_origin: None,
             window: VecDeque::new(),
             in_flight: 0,
             next_id: 1000,
@@ -532,13 +535,14 @@ async fn handle(
                     .get("pagination-type")
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.eq_ignore_ascii_case("forward-only"));
+                let link_origin = s.link_origin.clone().unwrap_or(origin);
                 routes::dispatch(
                     &mut s,
                     routes::Request {
                         method: &method,
                         route,
                         uri: &uri,
-                        origin: &origin,
+                        origin: &link_origin,
                         forward_only,
                         body: &body,
                     },
