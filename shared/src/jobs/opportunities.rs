@@ -12,8 +12,7 @@ use super::{
 use crate::{
     app::App,
     domain::{
-        FieldError, OpportunityAction, OpportunityOutcome, OpportunityRequest, Provider, TenantId,
-        TicketRecord,
+        OpportunityAction, OpportunityOutcome, OpportunityRequest, Provider, TenantId, TicketRecord,
     },
     metrics::{self, Metric},
 };
@@ -54,20 +53,7 @@ async fn raise_for_tenant(
             JobError::Unsupported(format!("{} has no opportunities", provider.display_name()))
         })?;
     let connection = session::usable_connection(app, tenant, provider).await?;
-    let mapping = app
-        .store
-        .get_org_mapping(tenant, provider, &request.org_id)
-        .await?
-        .ok_or_else(|| {
-            JobError::Invalid(vec![FieldError::new(
-                "org_id",
-                format!(
-                    "organization {} is not linked to a {} company",
-                    request.org_id,
-                    provider.display_name()
-                ),
-            )])
-        })?;
+    let mapping = session::org_mapping(app, tenant, provider, &request.org_id).await?;
     let config = app
         .store
         .get_configuration(tenant, provider)

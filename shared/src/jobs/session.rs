@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     app::App,
-    domain::{Connection, ConnectionStatus, Provider, TenantId},
+    domain::{Connection, ConnectionStatus, FieldError, OrgId, OrgMapping, Provider, TenantId},
     metrics::{self, Metric},
     ports::{Expect, LeaseKind, SecretName, Session, StoreError, TokenRefresh, VendorError},
 };
@@ -41,6 +41,27 @@ pub async fn usable_connection(
         ));
     }
     Ok(connection)
+}
+
+/// The organization's link at `provider`; without one, an invalid `org_id`.
+pub async fn org_mapping(
+    app: &App,
+    tenant: &TenantId,
+    provider: Provider,
+    org_id: &OrgId,
+) -> Result<OrgMapping, JobError> {
+    app.store
+        .get_org_mapping(tenant, provider, org_id)
+        .await?
+        .ok_or_else(|| {
+            JobError::Invalid(vec![FieldError::new(
+                "org_id",
+                format!(
+                    "organization {org_id} is not linked to {}",
+                    provider.display_name()
+                ),
+            )])
+        })
 }
 
 /// A session on `connection`: its secret read, its access token renewed when due.

@@ -15,9 +15,7 @@ use ulid::Ulid;
 use super::{JobError, session};
 use crate::{
     app::App,
-    domain::{
-        Alert, FieldError, OrgMapping, Provider, Repeats, TenantId, TicketRecord, TicketStep,
-    },
+    domain::{Alert, OrgMapping, Provider, Repeats, TenantId, TicketRecord, TicketStep},
     metrics::{self, Metric},
     ports::{Expect, Session, StoreError, TicketDesk},
     providers::http::backoff,
@@ -88,20 +86,7 @@ async fn raise_for_tenant(
             JobError::Unsupported(format!("{} has no tickets", provider.display_name()))
         })?;
     let connection = session::usable_connection(app, tenant, provider).await?;
-    let mapping = app
-        .store
-        .get_org_mapping(tenant, provider, &alert.org_id)
-        .await?
-        .ok_or_else(|| {
-            JobError::Invalid(vec![FieldError::new(
-                "org_id",
-                format!(
-                    "organization {} is not mapped to {}",
-                    alert.org_id,
-                    provider.display_name()
-                ),
-            )])
-        })?;
+    let mapping = session::org_mapping(app, tenant, provider, &alert.org_id).await?;
     let config = app
         .store
         .get_configuration(tenant, provider)

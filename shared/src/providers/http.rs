@@ -3,7 +3,8 @@
 
 use std::{future::Future, time::Duration};
 
-use http::HeaderMap;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
 use url::Url;
 
 use crate::{
@@ -54,6 +55,36 @@ impl CountedSend for reqwest::RequestBuilder {
         );
         sent
     }
+}
+
+/// A request's shape, for retries: reads may be repeated; of writes only the idempotent ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// A read.
+    Read,
+    /// A write that sets absolute values (Halo's `[{id, count}]`, a ConnectWise PATCH
+    /// `replace`): repeating it changes nothing.
+    IdempotentWrite,
+    /// A create: never repeated once it may have reached the vendor.
+    Create,
+}
+
+impl Call {
+    /// Whether a request that failed in transport may be sent again: a refused connection
+    /// sent nothing, so even a create may.
+    pub fn may_resend(self, e: &reqwest::Error) -> bool {
+        self != Call::Create || e.is_connect()
+    }
+}
+
+/// Sends a counted request and reads the whole answer.
+pub async fn receive(
+    request: reqwest::RequestBuilder,
+    vendor: &'static str,
+) -> Result<(StatusCode, HeaderMap, Bytes), reqwest::Error> {
+    let response = request.send_counted(vendor).await?;
+    let (status, headers) = (response.status(), response.headers().clone());
+    Ok((status, headers, response.bytes().await?))
 }
 
 /// Counts a call `vendor` throttled, or our budget held back, with the `reason`.

@@ -23,7 +23,7 @@ use crate::{
     providers::{
         budget::RollingBudget,
         http::{
-            CountedSend, backoff, count_retry, count_throttle, origin, retry_after,
+            CountedSend, backoff, count_retry, count_throttle, origin, receive, retry_after,
             transport_error, vendor_url,
         },
     },
@@ -422,13 +422,7 @@ impl<'a> Client<'a> {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let received = match request.send_counted(VENDOR).await {
-                Ok(response) => {
-                    let (status, headers) = (response.status(), response.headers().clone());
-                    response.bytes().await.map(|b| (status, headers, b))
-                }
-                Err(e) => Err(e),
-            };
+            let received = receive(request, VENDOR).await;
             drop(permit);
             let (status, headers, bytes) = match received {
                 Ok(received) => received,

@@ -24,7 +24,8 @@ use crate::{
     providers::{
         budget::RollingBudget,
         http::{
-            CountedSend, backoff, count_retry, count_throttle, origin, retry_after, transport_error,
+            Call, CountedSend, backoff, count_retry, count_throttle, origin, receive, retry_after,
+            transport_error,
         },
     },
 };
@@ -78,17 +79,6 @@ pub struct Endpoint {
     pub private_key: SecretString,
     /// Our clientId.
     pub client_id: SecretString,
-}
-
-/// A request's shape: reads may be repeated; of writes only the idempotent ones.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Call {
-    /// A read.
-    Read,
-    /// A write that sets absolute values (a PATCH `replace`): repeating it changes nothing.
-    IdempotentWrite,
-    /// A create: never repeated once it may have reached ConnectWise.
-    Create,
 }
 
 /// One connection's client, made per request from shared parts.
@@ -420,19 +410,12 @@ impl Client<'_> {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let received = match request.send_counted(VENDOR).await {
-                Ok(response) => {
-                    let (status, headers) = (response.status(), response.headers().clone());
-                    response.bytes().await.map(|b| (status, headers, b))
-                }
-                Err(e) => Err(e),
-            };
+            let received = receive(request, VENDOR).await;
             drop(permit);
             let (status, headers, bytes) = match received {
                 Ok(received) => received,
                 Err(e) => {
-                    // A refused connection sent nothing, so even a create may be tried again.
-                    if last || (call == Call::Create && !e.is_connect()) {
+                    if last || !call.may_resend(&e) {
                         return Err(transport_error(&e, "ConnectWise", call != Call::Read));
                     }
                     tokio::time::sleep(backoff(

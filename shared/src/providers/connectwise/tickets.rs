@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 
 use super::{
     ConnectwiseIntegration,
-    client::Call,
     map::link_of,
     wire::{self, Ticket},
 };
@@ -16,6 +15,7 @@ use crate::{
     domain::OrgTarget,
     domain::{Alert, ProviderSettings, ticket_reference},
     ports::{Session, TicketDesk, VendorError},
+    providers::http::Call,
 };
 
 /// ConnectWise's longest summary.

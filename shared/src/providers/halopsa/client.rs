@@ -21,7 +21,10 @@ use crate::{
     ports::VendorError,
     providers::{
         budget::RollingBudget,
-        http::{CountedSend, backoff, count_retry, count_throttle, retry_after, transport_error},
+        http::{
+            Call, CountedSend, backoff, count_retry, count_throttle, receive, retry_after,
+            transport_error,
+        },
     },
 };
 
@@ -71,17 +74,6 @@ pub struct Endpoint {
     pub client_id: String,
     /// API application client secret.
     pub client_secret: SecretString,
-}
-
-/// A request's shape: reads may be repeated; of writes only the idempotent ones.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Call {
-    /// A read.
-    Read,
-    /// A write that sets absolute values (`[{id, count}]`): repeating it changes nothing.
-    IdempotentWrite,
-    /// A create: never repeated once it may have reached Halo.
-    Create,
 }
 
 /// One connection's client, made per request from shared parts.
@@ -279,19 +271,12 @@ impl Client<'_> {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let received = match request.send_counted(VENDOR).await {
-                Ok(response) => {
-                    let (status, headers) = (response.status(), response.headers().clone());
-                    response.bytes().await.map(|b| (status, headers, b))
-                }
-                Err(e) => Err(e),
-            };
+            let received = receive(request, VENDOR).await;
             drop(permit);
             let (status, headers, bytes) = match received {
                 Ok(received) => received,
                 Err(e) => {
-                    // A refused connection sent nothing, so even a create may be tried again.
-                    if last || (call == Call::Create && !e.is_connect()) {
+                    if last || !call.may_resend(&e) {
                         return Err(transport_error(&e, "HaloPSA", call != Call::Read));
                     }
                     tokio::time::sleep(backoff(

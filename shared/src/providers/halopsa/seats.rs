@@ -4,10 +4,11 @@
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::{HaloIntegration, client::Call, map::read_many, wire::Licence};
+use super::{HaloIntegration, map::read_many, wire::Licence};
 use crate::{
     domain::OrgTarget,
     ports::{SeatSync, Session, VendorError},
+    providers::http::Call,
 };
 
 fn licence_of(target: &OrgTarget) -> Option<(i64, i64)> {

@@ -5,10 +5,11 @@
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::{HaloIntegration, client::Call, wire::Ticket};
+use super::{HaloIntegration, wire::Ticket};
 use crate::{
     domain::{Alert, OrgTarget, ProviderSettings, ticket_reference},
     ports::{Session, TicketDesk, VendorError},
+    providers::http::Call,
 };
 
 fn details(alert: &Alert) -> String {
